@@ -1,0 +1,104 @@
+"""Sampling benchmarks (issue: foundation; run on demand, never in the default tests).
+
+1. The HMS sweep: n_nets networks × the ten widths × 6 inputs, orders 2/4/6: wall time and
+   peak resident memory (each size in a fresh subprocess, so the peak is that run's own).
+2. Throughput: `measure` (sampling + accumulation) against the bare activation evaluated on an
+   array of the same number of (network, neuron, input) elements, same dtype, same run.
+
+    python benchmarks/bench_sampling.py [--n-nets 1000000] [--net erf] [--json out.json]
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+HMS_WIDTHS = (2, 3, 4, 5, 10, 20, 50, 100, 500, 1000)
+
+
+def sweep(net_name: str, n_nets: int, widths) -> dict:
+    import jax
+
+    import rgflow
+
+    xs = rgflow.hms_inputs(net_name, 1)
+    key = jax.random.key(0)
+    # compile once per width outside the timing (a tiny run with the same shapes is not the same
+    # program, so time the whole thing including compilation and report both)
+    t0 = time.perf_counter()
+    per_width = {}
+    for w in widths:
+        t1 = time.perf_counter()
+        m = rgflow.measure(rgflow.make_net(net_name, width=w), xs, n_nets, key=key)
+        m.moment(6).block_until_ready()
+        per_width[w] = time.perf_counter() - t1
+    total = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
+    return {"net": net_name, "n_nets": n_nets, "total_s": total, "per_width_s": per_width,
+            "peak_rss_mib": peak}
+
+
+def throughput(net_name: str, width: int, n_nets: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    import rgflow
+
+    xs = rgflow.hms_inputs(net_name, 1)
+    net = rgflow.make_net(net_name, width=width)
+    key = jax.random.key(1)
+    rgflow.measure(net, xs, n_nets, key=key)  # compile
+    t0 = time.perf_counter()
+    rgflow.measure(net, xs, n_nets, key=key).moment(2).block_until_ready()
+    t_measure = time.perf_counter() - t0
+    # the bare activation on the same number of elements, in blocks of the same working size
+    elems = n_nets * width * xs.shape[0]
+    chunk = 2**22
+    z = jax.random.normal(jax.random.key(2), (chunk,))
+    act = jax.jit(lambda z: jnp.sum(net.phi(z[:, None], jnp.zeros((1, 1)))))
+    act(z).block_until_ready()
+    t0 = time.perf_counter()
+    for _ in range(max(1, elems // chunk)):
+        act(z).block_until_ready()
+    t_act = time.perf_counter() - t0
+    return {"net": net_name, "width": width, "n_nets": n_nets, "elements": elems,
+            "measure_s": t_measure, "bare_activation_s": t_act, "ratio": t_measure / t_act}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--n-nets", type=int, default=1_000_000)
+    p.add_argument("--net", default="erf")
+    p.add_argument("--json", default=None)
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    if a.child == "sweep":
+        print(json.dumps(sweep(a.net, a.n_nets, HMS_WIDTHS)))
+        return
+    results = {"device": str(jax.devices()[0]), "sweeps": [], "throughput": []}
+    for n in sorted({a.n_nets // 10, a.n_nets}):
+        out = subprocess.run([sys.executable, __file__, "--child", "sweep", "--net", a.net,
+                              "--n-nets", str(n)], capture_output=True, text=True, check=True)
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        results["sweeps"].append(res)
+        print(f"sweep {a.net} n_nets={n:>9,d} x 10 widths: {res['total_s']:7.1f} s, "
+              f"peak RSS {res['peak_rss_mib']:7.0f} MiB", flush=True)
+    for w in (100, 1000):
+        r = throughput(a.net, w, 100_000)
+        results["throughput"].append(r)
+        print(f"throughput {a.net} N={w}: measure {r['measure_s']:.2f} s, bare activation "
+              f"{r['bare_activation_s']:.2f} s on {r['elements']:.1e} elements: ratio "
+              f"{r['ratio']:.2f}", flush=True)
+    if a.json:
+        from rgflow._io import save_json
+
+        save_json(a.json, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Atomic file writes: a file is written completely or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def _atomic(path: str | os.PathLike, mode: str):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_npz(path, **arrays) -> None:
+    """Write `arrays` to an `.npz` file atomically."""
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    with _atomic(path, "wb") as f:
+        f.write(buf.getvalue())
+
+
+def save_json(path, obj) -> None:
+    """Write `obj` as indented JSON atomically (NumPy scalars and arrays converted)."""
+
+    def default(o):
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, np.generic):
+            return o.item()
+        raise TypeError(f"not JSON serialisable: {type(o)}")
+
+    text = json.dumps(obj, indent=2, default=default, allow_nan=True)
+    with _atomic(path, "w") as f:
+        f.write(text + "\n")
+
+
+def save_bytes(path, data: bytes) -> None:
+    """Write raw bytes atomically (e.g. a rendered figure)."""
+    with _atomic(path, "wb") as f:
+        f.write(data)

@@ -1,0 +1,364 @@
+"""Single-hidden-layer network architectures as Equinox modules (physics.md §2).
+
+    z_j(x) = Σ_k W0_jk x_k + b0_j,   f(x) = Σ_j W1_j φ(z_j(x)) + b1,
+    W0 ~ N(0, σ_W²/d_in), b0 ~ N(0, σ_b²), W1 ~ N(0, σ_W²/N), b1 ~ N(0, σ_b²).
+
+One configuration object drives both the sampler and the theory (kernel, exact correlators), so the
+two can never disagree on σ_b (a defect of the reference code, physics.md §8).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Callable
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._validate import check_positive_int, check_sigma
+
+_ACTIVATIONS: dict[str, Callable] = {
+    "erf": jax.scipy.special.erf,
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "softplus": jax.nn.softplus,
+    "gelu": lambda z: jax.nn.gelu(z, approximate=False),
+    "silu": jax.nn.silu,
+    "sin": jnp.sin,
+    "cos": jnp.cos,
+    "exp": jnp.exp,
+    "linear": lambda z: z,
+}
+
+
+def available_activations() -> tuple[str, ...]:
+    """Names accepted by `GenericNet(activation=...)` (a callable is accepted too)."""
+    return tuple(sorted(_ACTIVATIONS))
+
+
+class AbstractNet(eqx.Module):
+    """A single-hidden-layer network with i.i.d. Gaussian parameters (physics.md §2).
+
+    Subclasses fix the activation φ; all share the fields below, which are static Python numbers
+    (validated at construction).
+
+    **Fields:**
+
+    - `width`: the number of hidden neurons N (>= 1).
+    - `d_in`: the input dimension (>= 1).
+    - `sigma_w`: σ_W >= 0; W0 ~ N(0, σ_W²/d_in) and W1 ~ N(0, σ_W²/N).
+    - `sigma_b`: σ_b >= 0; b0, b1 ~ N(0, σ_b²).
+    """
+
+    width: int = eqx.field(static=True, kw_only=True)
+    d_in: int = eqx.field(static=True, kw_only=True, default=1)
+    sigma_w: float = eqx.field(static=True, kw_only=True, default=1.0)
+    sigma_b: float = eqx.field(static=True, kw_only=True, default=1.0)
+
+    name: ClassVar[str] = "abstract"
+
+    def __check_init__(self):
+        check_positive_int("width", self.width)
+        check_positive_int("d_in", self.d_in)
+        check_sigma("sigma_w", self.sigma_w)
+        check_sigma("sigma_b", self.sigma_b)
+
+    # ----------------------------------------------------------------------------- theory ---
+    def covariance(self, x: Float[Array, "P d"], y: Float[Array, "Q d"]) -> Float[Array, "P Q"]:
+        """Pre-activation covariance S(x, y) = σ_b² + σ_W² x·y / d_in (physics.md §2)."""
+        x, y = jnp.asarray(x), jnp.asarray(y)
+        return self.sigma_b**2 + self.sigma_w**2 * (x @ y.T) / self.d_in
+
+    def feature_vectors(self, xs) -> np.ndarray:
+        """Rows v_a with v_a·v_b = S(x_a, x_b): z_a = v_a·u, u ~ N(0, I_{d_in+1})."""
+        xs = np.asarray(xs, dtype=np.float64)
+        bias = np.full((xs.shape[0], 1), self.sigma_b)
+        return np.concatenate([self.sigma_w * xs / math.sqrt(self.d_in), bias], axis=1)
+
+    @abc.abstractmethod
+    def kernel(self, x: Float[Array, "P d"], y: Float[Array, "Q d"]) -> Float[Array, "P Q"]:
+        """The infinite-width GP kernel K(x, y) = σ_b² + σ_W² E[φ(z(x)) φ(z(y))] (physics.md §2).
+
+        **Arguments:** `x` of shape `(P, d_in)`, `y` of shape `(Q, d_in)`.
+
+        **Returns:** the `(P, Q)` kernel matrix (float64, differentiable in `x` and `y`).
+        """
+
+    def kernel_w(self, x: Float[Array, "P d"], y: Float[Array, "Q d"]) -> Float[Array, "P Q"]:
+        """K_W = K − σ_b², the kernel of g = f − b1 carried by vertex lines (physics.md §3)."""
+        return self.kernel(x, y) - self.sigma_b**2
+
+    @abc.abstractmethod
+    def phi(self, z: Float[Array, "... P"], xs: Float[Array, "P d"]) -> Float[Array, "... P"]:
+        """The activation φ applied to pre-activations `z` of the inputs `xs`.
+
+        The inputs are passed because Gauss-net's normalisation depends on |x| (physics.md §2).
+        """
+
+    # --------------------------------------------------------------------------- sampling ---
+    def sample(
+        self,
+        xs: Float[Array, "P d"],
+        n_nets: int,
+        *,
+        key: PRNGKeyArray,
+        start: int = 0,
+    ) -> Float[Array, "nets P"]:
+        """Outputs of `n_nets` independent random networks on the inputs `xs`.
+
+        Network number `g` (global index `start + i`) draws all its parameters from
+        `jax.random.fold_in(key, g)`, so an ensemble is the same however it is batched or
+        sharded. Indices are taken modulo 2³², i.e. at most ~4·10⁹ distinct networks per key.
+
+        **Arguments:**
+
+        - `xs`: inputs of shape `(P, d_in)`.
+        - `n_nets`: number of networks.
+        - `key`: a `jax.random` key.
+        - `start`: global index of the first network.
+
+        **Returns:** an array of shape `(n_nets, P)`, `f_g(x_a)`.
+        """
+        n_nets = check_positive_int("n_nets", n_nets)
+        index = start + jnp.arange(n_nets, dtype=jnp.uint32)
+        return network_outputs(self, jnp.asarray(xs, jnp.float64), key, index)
+
+
+def network_outputs(
+    net: AbstractNet, xs: Float[Array, "P d"], key: PRNGKeyArray, index
+) -> Float[Array, "nets P"]:
+    """Outputs of the networks with global indices `index` (see `AbstractNet.sample`).
+
+    Each network draws one vector of N(d_in + 2) + 1 standard normals from `fold_in(key, g)`,
+    read as (W0, b0, W1, b1) in that order.
+    """
+    n, d = net.width, net.d_in
+
+    def one(g):
+        r = jax.random.normal(jax.random.fold_in(key, g), (n * (d + 2) + 1,), xs.dtype)
+        w0 = r[: n * d].reshape(n, d) * (net.sigma_w / math.sqrt(d))
+        b0 = r[n * d : n * (d + 1)] * net.sigma_b
+        w1 = r[n * (d + 1) : n * (d + 2)] * (net.sigma_w / math.sqrt(n))
+        b1 = r[-1] * net.sigma_b
+        z = w0 @ xs.T + b0[:, None]  # (N, P)
+        return w1 @ net.phi(z, xs) + b1
+
+    return jax.vmap(one)(index)
+
+
+# ------------------------------------------------------------------------------ kernels ---
+
+
+def _erf_kernel(net: AbstractNet, x, y):
+    sxy = net.covariance(x, y)
+    sxx = net.sigma_b**2 + net.sigma_w**2 * jnp.sum(x * x, axis=-1) / net.d_in
+    syy = net.sigma_b**2 + net.sigma_w**2 * jnp.sum(y * y, axis=-1) / net.d_in
+    arg = 2 * sxy / jnp.sqrt((1 + 2 * sxx)[:, None] * (1 + 2 * syy)[None, :])
+    return net.sigma_b**2 + (2 * net.sigma_w**2 / jnp.pi) * jnp.arcsin(arg)
+
+
+def _features(net: AbstractNet, x):
+    """Rows v with v(x)·v(y) = S(x, y): (σ_W x/√d_in, σ_b)."""
+    bias = jnp.full(x.shape[:-1] + (1,), net.sigma_b, dtype=x.dtype)
+    return jnp.concatenate([net.sigma_w * x / math.sqrt(net.d_in), bias], axis=-1)
+
+
+def _relu_kernel(net: AbstractNet, x, y):
+    vx, vy = _features(net, x), _features(net, y)
+    sxy = vx @ vy.T
+    # S_xx S_yy − S_xy² = Σ_{i<j} (vx_i vy_j − vx_j vy_i)² (Lagrange's identity): no cancellation,
+    # exactly zero for parallel feature vectors.
+    d = vx.shape[-1]
+    wedge = sum(
+        (vx[:, i, None] * vy[None, :, j] - vx[:, j, None] * vy[None, :, i]) ** 2
+        for i in range(d)
+        for j in range(i + 1, d)
+    )
+    pos = wedge > 0
+    sin_part = jnp.where(pos, jnp.sqrt(jnp.where(pos, wedge, 1.0)), 0.0)  # √(SxxSyy) sin θ
+    theta = jnp.arctan2(sin_part, sxy)  # well conditioned near θ = 0 and π
+    return net.sigma_b**2 + net.sigma_w**2 / (2 * jnp.pi) * (sin_part + (jnp.pi - theta) * sxy)
+
+
+def _gauss_kernel(net: AbstractNet, x, y):
+    d2 = jnp.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1)
+    return net.sigma_b**2 + net.sigma_w**2 * jnp.exp(-(net.sigma_w**2) * d2 / (2 * net.d_in))
+
+
+def _normal_rule(n: int, half_width: float = 8.5):
+    """∫ g(u) N(u; 0, 1) du ≈ Σ w_i g(u_i): Gauss–Legendre on [−8.5, 8.5] times the density.
+
+    (Gauss–Hermite converges badly for activations such as erf that grow like exp(y²) off the
+    real axis; the truncated Gauss–Legendre rule loses only ~1e-17 of Gaussian mass.)
+    """
+    t, w = np.polynomial.legendre.leggauss(n)
+    u = half_width * t
+    return u, half_width * w * np.exp(-(u**2) / 2) / math.sqrt(2 * math.pi)
+
+
+def _gh_kernel(net: AbstractNet, x, y, n: int = 100):
+    """σ_b² + σ_W² E[φ(z_x)φ(z_y)] by a 2-d product quadrature (physics.md §2)."""
+    u, w = _normal_rule(n)
+    u, w = jnp.asarray(u), jnp.asarray(w)
+    sxy = net.covariance(x, y)
+    sxx = net.sigma_b**2 + net.sigma_w**2 * jnp.sum(x * x, axis=-1) / net.d_in
+    syy = net.sigma_b**2 + net.sigma_w**2 * jnp.sum(y * y, axis=-1) / net.d_in
+    a = jnp.sqrt(sxx)[:, None]  # z_x = a u1
+    safe_a = jnp.where(a > 0, a, 1.0)
+    b = jnp.where(a > 0, sxy / safe_a, 0.0)  # z_y = b u1 + c u2
+    c = jnp.sqrt(jnp.maximum(syy[None, :] - b**2, 0.0))
+    phi = lambda z: net.activation_fn(z)  # noqa: E731
+    # E over u1 of phi(a u1) * E_{u2}[phi(b u1 + c u2)]
+    inner = jnp.einsum(
+        "pqij,j->pqi", phi(b[..., None, None] * u[:, None] + c[..., None, None] * u[None, :]), w
+    )
+    outer = jnp.einsum("pi,pqi,i->pq", phi(a * u[None, :]), inner, w)
+    return net.sigma_b**2 + net.sigma_w**2 * outer
+
+
+# ------------------------------------------------------------------------- architectures ---
+
+
+class ErfNet(AbstractNet):
+    """Erf-net: φ = erf. Kernel K = σ_b² + (2σ_W²/π) arcsin(2S_xy/√((1+2S_xx)(1+2S_yy)))."""
+
+    name: ClassVar[str] = "erf"
+
+    def phi(self, z, xs):
+        return jax.scipy.special.erf(z)
+
+    def activation_fn(self, z):
+        return jax.scipy.special.erf(z)
+
+    def kernel(self, x, y):
+        return _erf_kernel(self, jnp.asarray(x), jnp.asarray(y))
+
+
+class ReLUNet(AbstractNet):
+    """ReLU-net: φ = max(0, ·), σ_b = 0 by default (physics.md §2).
+
+    K = σ_b² + (σ_W²/2π) √(S_xx S_yy) (sin θ + (π − θ) cos θ), cos θ = S_xy/√(S_xx S_yy).
+    """
+
+    sigma_b: float = eqx.field(static=True, kw_only=True, default=0.0)
+    name: ClassVar[str] = "relu"
+
+    def phi(self, z, xs):
+        return jax.nn.relu(z)
+
+    def activation_fn(self, z):
+        return jax.nn.relu(z)
+
+    def kernel(self, x, y):
+        return _relu_kernel(self, jnp.asarray(x), jnp.asarray(y))
+
+
+class GaussNet(AbstractNet):
+    """Gauss-net: φ(z(x)) = exp(z(x)) / √(exp[2(σ_b² + σ_W²|x|²/d_in)]) (physics.md §2).
+
+    The x-dependent normalisation makes the GP kernel translation invariant,
+    K = σ_b² + σ_W² exp(−σ_W² |x − y|² / (2 d_in)), for any σ_W, σ_b and d_in.
+    """
+
+    name: ClassVar[str] = "gauss"
+
+    def phi(self, z, xs):
+        sxx = self.sigma_b**2 + self.sigma_w**2 * jnp.sum(xs * xs, axis=-1) / self.d_in
+        return jnp.exp(z - sxx)
+
+    def kernel(self, x, y):
+        return _gauss_kernel(self, jnp.asarray(x), jnp.asarray(y))
+
+
+class GenericNet(AbstractNet):
+    """A single-hidden-layer net with any elementwise activation.
+
+    **Fields** (besides those of `AbstractNet`):
+
+    - `activation`: a name from `rgflow.available_activations()` or a callable acting
+      elementwise on a JAX array.
+
+    The kernel is computed by a 100 × 100-point Gauss–Legendre product rule on the truncated
+    Gaussian (against the Erf closed form: ~1e-13 for pre-activation std ~1.4, ~1e-8 for std ~2; exponentially convergent for smooth bounded
+    activations; only algebraically convergent for activations with kinks — use `ReLUNet` for
+    ReLU).
+    """
+
+    activation: str | Callable = eqx.field(static=True, kw_only=True, default="tanh")
+    name: ClassVar[str] = "generic"
+
+    def __check_init__(self):
+        if isinstance(self.activation, str):
+            if self.activation not in _ACTIVATIONS:
+                raise ValueError(
+                    f"`activation` must be a callable or one of {available_activations()}, "
+                    f"got {self.activation!r}."
+                )
+        elif not callable(self.activation):
+            raise TypeError(f"`activation` must be a string or a callable, got {self.activation!r}.")
+
+    @property
+    def activation_name(self) -> str:
+        if isinstance(self.activation, str):
+            return self.activation
+        return getattr(self.activation, "__name__", "custom")
+
+    def activation_fn(self, z):
+        fn = _ACTIVATIONS[self.activation] if isinstance(self.activation, str) else self.activation
+        return fn(z)
+
+    def phi(self, z, xs):
+        return self.activation_fn(z)
+
+    def kernel(self, x, y):
+        return _gh_kernel(self, jnp.asarray(x), jnp.asarray(y))
+
+
+_NET_CLASSES = {"erf": ErfNet, "relu": ReLUNet, "gauss": GaussNet}
+
+
+def make_net(name: str, **kwargs) -> AbstractNet:
+    """Build a network by name: `"erf"`, `"relu"`, `"gauss"`, or any activation name of
+    `available_activations()` (giving a `GenericNet`)."""
+    if name in _NET_CLASSES:
+        return _NET_CLASSES[name](**kwargs)
+    if name in _ACTIVATIONS:
+        return GenericNet(activation=name, **kwargs)
+    raise ValueError(
+        f"`net` must be one of {tuple(_NET_CLASSES)} or an activation in "
+        f"{available_activations()}, got {name!r}."
+    )
+
+
+def hms_inputs(net: str, d_in: int = 1) -> np.ndarray:
+    """The input sets of HMS (physics.md §5) for `net` in {"erf", "relu", "gauss"}.
+
+    **Returns:** a float64 array of shape `(P, d_in)`.
+    """
+    base = {
+        1: {
+            "erf": [[-1.0], [-0.6], [-0.2], [0.2], [0.6], [1.0]],
+            "relu": [[0.2], [0.4], [0.6], [0.8], [1.0], [1.2]],
+        },
+        2: {
+            "erf": [[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]],
+            "relu": [[0.5, 0.5], [0.5, 1.0], [1.0, 0.5], [1.0, 1.0]],
+        },
+        3: {
+            "erf": [[-1.0, -1.0, -1.0], [1.0, 1.0, -1.0], [-1.0, 1.0, 1.0], [1.0, -1.0, 1.0]],
+            "relu": [[0.2, 0.2, 0.2], [1.0, 1.0, 0.2], [0.2, 1.0, 1.0], [1.0, 0.2, 1.0]],
+        },
+    }
+    if d_in not in base:
+        raise ValueError(f"`d_in` must be 1, 2 or 3 for the HMS input sets, got {d_in!r}.")
+    if net == "gauss":
+        return 0.01 * np.asarray(base[d_in]["erf"], dtype=np.float64)
+    if net not in ("erf", "relu"):
+        raise ValueError(f"`net` must be 'erf', 'relu' or 'gauss', got {net!r}.")
+    return np.asarray(base[d_in][net], dtype=np.float64)

@@ -1,0 +1,58 @@
+"""Input validation shared by the public entry points.
+
+Every check raises at construction / call time with a message naming the argument and what is
+allowed, so bad input never turns into a NaN or a silently wrong answer.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def check_positive_int(name: str, value, *, minimum: int = 1) -> int:
+    """Return `value` as an `int`, or raise if it is not an integer `>= minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_sigma(name: str, value) -> float:
+    """Return `value` as a finite non-negative `float`, or raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a finite real number >= 0, got {value!r}.")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"`{name}` must be a finite real number >= 0, got {value}.")
+    return value
+
+
+def check_inputs(xs, d_in: int, *, name: str = "xs") -> np.ndarray:
+    """Return the input points as a float64 array of shape `(P, d_in)`, or raise.
+
+    A 1-d array is accepted only when `d_in == 1` (it is read as `P` scalar inputs).
+    """
+    try:
+        arr = np.asarray(xs, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"`{name}` must be a real array of shape (P, d_in={d_in}).") from e
+    if arr.ndim == 1 and d_in == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[1] != d_in or arr.shape[0] < 1:
+        raise ValueError(
+            f"`{name}` must have shape (P, d_in) = (P, {d_in}) with P >= 1, got shape {arr.shape}."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` contains NaN or inf; all inputs must be finite.")
+    return arr
+
+
+def check_order(name: str, order, allowed) -> int:
+    """Return `order` as an `int` if it is one of `allowed`, or raise."""
+    allowed = tuple(allowed)
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order not in allowed:
+        raise ValueError(f"`{name}` must be one of {allowed}, got {order!r}.")
+    return int(order)
