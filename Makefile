@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/python scripts/reproduce.py --quick --out figures
+	$(BIN)/rgflow reproduce --quick --out figures
 
 test: install
 	$(BIN)/python -m pytest -q

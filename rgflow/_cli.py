@@ -1,4 +1,5 @@
-"""The `rgflow` command line (typer): measure and exact correlators to `.npz` + JSON sidecar."""
+"""The `rgflow` command line (typer): Monte Carlo and exact correlators to `.npz` + JSON
+sidecars, and `reproduce`, the whole figure pipeline."""
 
 from __future__ import annotations
 
@@ -156,6 +157,28 @@ def exact(
     save_json(out.with_suffix(".json"), _sidecar("exact", model, np.asarray(xs),
                                                  {"arrays": sorted(arrays)}))
     typer.echo(f"wrote {out} and {out.with_suffix('.json')}")
+
+
+@app.command()
+def reproduce(
+    out: Path = typer.Option(Path("figures"), help="output folder for figures and their JSON"),
+    quick: bool = typer.Option(False, "--quick", help="embedded quick profile (default)"),
+    full: bool = typer.Option(False, "--full", help="the paper's 10⁶ networks per width"),
+    config: Path = typer.Option(None, help="TOML file overriding the profile's settings"),
+    force: bool = typer.Option(False, help="ignore cached stage results"),
+):
+    """Reproduce every figure from one configuration (cached, resumable)."""
+    from ._reproduce import load_config
+    from ._reproduce import reproduce as run_reproduce
+
+    if quick and full:
+        raise typer.BadParameter("choose one of --quick and --full")
+    try:
+        cfg = load_config(config, "full" if full else "quick")
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    run_reproduce(cfg, out, force=force, log=typer.echo)
+    typer.echo(f"summary: {out / 'summary.md'}")
 
 
 def main():  # console-script entry point
