@@ -13,6 +13,16 @@ from ._ensemble import measure_widths as measure_widths
 from ._exact import exact_connected as exact_connected
 from ._exact import exact_moment as exact_moment
 from ._exact import gp_correlator as gp_correlator
+from ._frg import FixedPoint as FixedPoint
+from ._frg import GridLPA as GridLPA
+from ._frg import LPAFlow as LPAFlow
+from ._frg import PolynomialLPA as PolynomialLPA
+from ._frg import find_fixed_point as find_fixed_point
+from ._frg import gaussian_exponents as gaussian_exponents
+from ._frg import lpa_flow as lpa_flow
+from ._frg import wilson_fisher as wilson_fisher
+from ._frg import wilson_fisher_sequence as wilson_fisher_sequence
+from ._frg_network import gauss_net_couplings as gauss_net_couplings
 from ._nets import AbstractNet as AbstractNet
 from ._nets import ErfNet as ErfNet
 from ._nets import GaussNet as GaussNet
