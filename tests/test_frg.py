@@ -102,7 +102,7 @@ def test_gauss_closed_form_diagrams_against_quadrature():
     kw = lambda x, y: sigma**2 * np.exp(-a * (x - y) ** 2)  # noqa: E731
     t4 = rgflow.sorted_tuples(4, 4)[[0, 7, 20, 34]]
     for t in t4:
-        ref = integrate.quad(lambda y: np.prod([kw(xs[i, 0], y) for i in t]), -np.inf, np.inf,
+        ref = integrate.quad(lambda y, t=t: np.prod([kw(xs[i, 0], y) for i in t]), -np.inf, np.inf,
                              epsabs=0, epsrel=1e-12)[0]
         np.testing.assert_allclose(_gauss_vertex(xs, t[None], sigma, a, 4)[0], ref, rtol=1e-10)
     t6 = np.array([[0, 0, 1, 2, 3, 3]])
@@ -116,8 +116,8 @@ def test_gauss_closed_form_diagrams_against_quadrature():
         if frozenset([first, second]) in seen:
             continue
         seen.add(frozenset([first, second]))
-        f = lambda z, y: (np.prod([kw(x[i], y) for i in first]) * kw(y, z)  # noqa: E731
-                          * np.prod([kw(x[i], z) for i in second]))
+        f = lambda z, y, a=first, b=second: (  # noqa: E731
+            np.prod([kw(x[i], y) for i in a]) * kw(y, z) * np.prod([kw(x[i], z) for i in b]))
         ref += integrate.dblquad(f, -12, 12, -12, 12, epsabs=0, epsrel=1e-11)[0]
     np.testing.assert_allclose(_gauss_exchange(xs, t6, sigma, a)[0], ref, rtol=1e-8)
 
