@@ -34,5 +34,9 @@ from ._nets import make_net as make_net
 from ._neuron import neuron_moments as neuron_moments
 from ._tuples import sorted_tuples as sorted_tuples
 from ._tuples import to_full as to_full
+from ._variance import ConditionalEstimate as ConditionalEstimate
+from ._variance import NeuronEstimate as NeuronEstimate
+from ._variance import measure_conditional as measure_conditional
+from ._variance import measure_neurons as measure_neurons
 
 __version__ = "0.1.0"

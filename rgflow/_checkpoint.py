@@ -1,4 +1,13 @@
-"""Checkpoints of running block sums, so a long measurement resumes where it stopped."""
+"""Checkpoints of running block sums, so a long measurement resumes where it stopped.
+
+`rgflow.measure(..., checkpoint=path)` saves, after every round of blocks, the per-block sums and
+sums of squares of all completed blocks plus a fingerprint of the configuration (network, inputs,
+n_nets, n_blocks, key, orders, dtype, file format). Writes are atomic (temporary file + rename),
+so a run killed at any instant leaves either the previous or the new checkpoint. Resuming
+recomputes only the missing blocks; since every block is a deterministic function of its network
+indices and the totals are summed in block order, a resumed run returns bit-for-bit the numbers of
+an uninterrupted one, on any number of devices.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +20,12 @@ import numpy as np
 
 from ._io import save_npz
 
+FORMAT = 2  # 2: per-block sums of squares
+
 
 def fingerprint(**config) -> str:
     """A stable hash of a run's configuration (network, inputs, sizes, key, orders)."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"format={FORMAT}".encode())
     for name in sorted(config):
         value = config[name]
         if name == "key":
@@ -27,7 +38,11 @@ def fingerprint(**config) -> str:
 
 
 class BlockCheckpoint:
-    """Saves `(blocks_done, sums, squares)` atomically after each block; restores them."""
+    """Saves `(blocks_done, sums, squares)` atomically after each round; restores them.
+
+    `sums[n]` and `squares[n]` are `(n_blocks, T_n)` arrays whose first `blocks_done` rows are
+    filled.
+    """
 
     def __init__(self, path: Path, digest: str):
         self.path, self.digest = path, digest
@@ -46,7 +61,7 @@ class BlockCheckpoint:
             if str(data["digest"]) != self.digest:
                 raise ValueError(
                     f"`checkpoint` {self.path} belongs to a different configuration "
-                    "(network, inputs, n_nets, n_blocks, key or orders); remove it or pick another path."
+                    "(network, inputs, n_nets, n_blocks, key, orders, dtype or format); remove it or pick another path."
                 )
             for n in sums:
                 sums[n][...] = data[f"sums_{n}"]

@@ -1,10 +1,14 @@
 """Streaming Monte Carlo measurement of network correlators (physics.md §5).
 
-The ensemble is cut into `n_blocks` contiguous blocks of networks; each block is a jitted
-`lax.scan` over fixed-size batches that draws the networks (keys `fold_in(key, g)` per global
-network index g, so the numbers do not depend on the batch size) and adds, for every even order
-n <= max(orders), the sums of Π_{a∈T} f(x_a) and of its square over the index-sorted tuples T.
-Memory is O(batch × (N·P + n_tuples)) whatever `n_nets` is.
+The ensemble is cut into `n_blocks` contiguous blocks of networks. Each block is a jitted
+loop over fixed-size batches that draws the networks (keys `fold_in(key, g)` per global
+network index g, so the numbers do not depend on the batch size) and accumulates, for every even
+order 2k <= max(orders), the Gram matrices Q_kᵀQ_k and (Q_k²)ᵀ(Q_k²) of the k-fold products
+Q_k of the outputs; the sums of Π f and of (Π f)² over the index-sorted 2k-tuples are entries of
+those (BLAS instead of 923 gathered products per network). Blocks run in rounds of one block per
+device (`rgflow._sharding`, `jax.shard_map`); a block's sums do not depend on the device that
+ran it, so any device count gives identical numbers, and the per-block sums are what a checkpoint
+stores. Memory is O(batch × (N·P + n_tuples)) whatever `n_nets` is.
 
 **Estimators.** Odd moments vanish by the f → −f symmetry (physics.md §3), so moments are the
 raw means m_T = ⟨Π f⟩ (no mean subtraction: the exact zero is used instead of its noisy
@@ -28,6 +32,7 @@ of Gauss-net are trustworthy only for small pre-activation variance (σ_b² + σ
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 
@@ -37,7 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._nets import AbstractNet, network_outputs
+from ._nets import AbstractNet
+from ._sharding import resolve_devices, shard_blocks
 from ._tuples import n_tuples, prefix_index, sorted_tuples, splits, to_full, wick_sum
 from ._validate import check_inputs, check_positive_int
 
@@ -172,41 +178,138 @@ class Measurement(eqx.Module):
         )
 
 
+# ------------------------------------------------------------------------------ sampling ---
+
+
+def _sample_outputs(net: AbstractNet, xs, key, index, dtype):
+    """Outputs `(B, P)` of the networks with global indices `index`, drawn in `dtype`.
+
+    The same networks as `rgflow._nets.network_outputs` (one vector of N(d_in + 2) + 1 standard
+    normals from `fold_in(key, g)`, read as W0, b0, W1, b1), and in float64 the same numbers up
+    to rounding, but ~2.5x faster on CPU: the contractions over d_in and N are written as
+    broadcast-multiply-reduce, which XLA fuses, instead of tiny batched matrix products.
+    """
+    n, d = net.width, net.d_in
+    xs = xs.astype(dtype)
+    r = jax.vmap(lambda g: jax.random.normal(jax.random.fold_in(key, g), (n * (d + 2) + 1,),
+                                             dtype))(index)
+    w0 = r[:, : n * d].reshape(-1, n, d) * (net.sigma_w / math.sqrt(d))
+    b0 = r[:, n * d : n * (d + 1)] * net.sigma_b
+    w1 = r[:, n * (d + 1) : n * (d + 2)] * (net.sigma_w / math.sqrt(n))
+    b1 = r[:, -1] * net.sigma_b
+    z = w0[:, :, None, 0] * xs[None, None, :, 0]
+    for k in range(1, d):
+        z = z + w0[:, :, None, k] * xs[None, None, :, k]
+    z = z + b0[:, :, None]  # (B, N, P)
+    return jnp.sum(w1[:, :, None] * net.phi(z, xs), axis=1) + b1[:, None]
+
+
+# -------------------------------------------------------------------------- accumulation ---
+#
+# For order 2k the sums over networks of Π_{a∈T} f_a on the sorted 2k-tuples T are read off the
+# Gram matrix Q_kᵀ Q_k of the k-fold products Q_k (B, C(P+k−1, k)): a sorted 2k-tuple is a sorted
+# k-tuple (its first half) times another (its second half). The sums of squares come the same way
+# from (Q_k²)ᵀ(Q_k²). So the per-network work is a few dozen products plus BLAS, instead of
+# gathering all 923 products (orders 1..6, P = 6) and reducing each twice.
+
+
+def _half_index(p: int, order: int):
+    """For each sorted `order`-tuple, the positions of its two halves among the sorted k-tuples."""
+    k = order // 2
+    t = sorted_tuples(p, order)
+    half = sorted_tuples(p, k)
+    weights = p ** np.arange(k - 1, -1, -1)
+    codes = half @ weights
+    return np.searchsorted(codes, t[:, :k] @ weights), np.searchsorted(codes, t[:, k:] @ weights)
+
+
 def _auto_batch(net: AbstractNet, n_points: int, max_order: int, per_block: int) -> int:
-    per_net = net.width * (net.d_in + 2 + 2 * n_points) + sum(
-        n_tuples(n_points, n) for n in range(1, max_order + 1)
+    # ~1M live elements per step: measured fastest on CPU (larger steps fall out of cache)
+    k = max_order // 2
+    per_net = net.width * (net.d_in + 3 + 2 * n_points) + 4 * sum(
+        n_tuples(n_points, j) for j in range(1, k + 1)
     )
-    return int(max(1, min(per_block, 4096, 2**21 // per_net)))
+    batch = max(1, min(8192, 2**20 // per_net))
+    # small blocks: the next power of two (few distinct compiled programs, little masked work)
+    return int(min(batch, 1 << max(0, per_block - 1).bit_length()))
 
 
-@eqx.filter_jit
-def _block_sums(net, xs, key, start, count, batch: int, n_batches: int, max_order: int):
-    """Sums of Π f and (Π f)² over sorted tuples for networks start..start+count−1."""
-    p = xs.shape[0]
-    prefixes = {n: jnp.asarray(prefix_index(p, n)) for n in range(2, max_order + 1)}
-    lasts = {n: jnp.asarray(sorted_tuples(p, n)[:, -1]) for n in range(2, max_order + 1)}
-    even = [n for n in _ORDERS if n <= max_order]
-    offsets = jnp.arange(batch, dtype=jnp.uint32)
+def _sample_neurons(net: AbstractNet, xs, key, index, dtype):
+    """φ(z_a) `(B, P)` of single hidden neurons, neuron g drawing (W0_g, b0_g) from
+    `fold_in(key, g)` (d_in + 1 standard normals). Used by `rgflow.measure_neurons`."""
+    d = net.d_in
+    xs = xs.astype(dtype)
+    r = jax.vmap(lambda g: jax.random.normal(jax.random.fold_in(key, g), (d + 1,), dtype))(index)
+    z = (r[:, :d] * (net.sigma_w / math.sqrt(d))) @ xs.T + (r[:, d] * net.sigma_b)[:, None]
+    return net.phi(z, xs)
 
-    def body(carry, k):
-        sums, squares = carry
-        local = k * batch + offsets
-        mask = (local < count).astype(xs.dtype)
-        f = network_outputs(net, xs, key, start + local)  # (batch, P)
-        prod = f
-        new_sums, new_squares = dict(sums), dict(squares)
-        for n in range(2, max_order + 1):
-            prod = prod[:, prefixes[n]] * f[:, lasts[n]]
-            if n in sums:
-                new_sums[n] = sums[n] + mask @ prod
-                new_squares[n] = squares[n] + mask @ (prod * prod)
-        return (new_sums, new_squares), None
 
-    zeros = {n: jnp.zeros(n_tuples(p, n), xs.dtype) for n in even}
-    (sums, squares), _ = jax.lax.scan(
-        body, (zeros, dict(zeros)), jnp.arange(n_batches, dtype=jnp.uint32)
-    )
-    return sums, squares
+_SAMPLERS = {"network": _sample_outputs, "neuron": _sample_neurons}
+
+
+def _block_fn(net, batch: int, max_order: int, dtype, kind: str = "network"):
+    """`fn(xs, key, start, count)`: Gram sums for items start..start+count−1 (one block).
+
+    `kind` "network": the items are networks, the products those of the outputs f; "neuron":
+    single hidden neurons, the products those of φ(z). The number of batches, ceil(count/batch),
+    is dynamic (a while loop), so one compiled program serves every ensemble size and an idle
+    device (count 0) does no work.
+    """
+    sample = _SAMPLERS[kind]
+
+    def fn(xs, key, start, count):
+        p = xs.shape[0]
+        k_max = max_order // 2
+        prefixes = {j: jnp.asarray(prefix_index(p, j)) for j in range(2, k_max + 1)}
+        lasts = {j: jnp.asarray(sorted_tuples(p, j)[:, -1]) for j in range(2, k_max + 1)}
+        offsets = jnp.arange(batch, dtype=jnp.uint32)
+
+        def body(step, carry):
+            grams, squares = carry
+            local = step.astype(jnp.uint32) * batch + offsets
+            f = sample(net, xs, key, start + local, dtype).astype(jnp.float64)
+            f = jnp.where((local < count)[:, None], f, 0.0)  # products of masked rows vanish
+            q = f
+            grams, squares = list(grams), list(squares)
+            for j in range(1, k_max + 1):
+                if j > 1:
+                    q = q[:, prefixes[j]] * f[:, lasts[j]]
+                q2 = q * q
+                grams[j - 1] = grams[j - 1] + q.T @ q
+                squares[j - 1] = squares[j - 1] + q2.T @ q2
+            return grams, squares
+
+        zeros = [jnp.zeros((n_tuples(p, j),) * 2, jnp.float64) for j in range(1, k_max + 1)]
+        n_steps = (count.astype(jnp.int32) + batch - 1) // batch
+        grams, squares = jax.lax.fori_loop(0, n_steps, body, (zeros, list(zeros)))
+        sums, sq = {}, {}
+        for n in _ORDERS:
+            if n <= max_order:
+                rows, cols = (jnp.asarray(i) for i in _half_index(p, n))
+                sums[n] = grams[n // 2 - 1][rows, cols]
+                sq[n] = squares[n // 2 - 1][rows, cols]
+        return sums, sq
+
+    return fn
+
+
+@functools.lru_cache(maxsize=64)
+def _round_fn(net, batch: int, max_order: int, dtype_name: str, devices: tuple,
+              kind: str = "network"):
+    return shard_blocks(_block_fn(net, batch, max_order, jnp.dtype(dtype_name), kind), devices)
+
+
+def _block_sums(net, xs, key, starts, counts, batch: int, max_order: int,
+                dtype_name: str = "float64", devices: tuple | None = None,
+                kind: str = "network"):
+    """Sums of Π f and (Π f)² over sorted tuples for one round of blocks, one per device.
+
+    `starts`, `counts`: `(D,)` first network and number of networks of each block (count 0 for an
+    idle device). **Returns:** dicts order → `(D, T_n)` host arrays.
+    """
+    devices = tuple(devices) if devices is not None else tuple(jax.devices()[:1])
+    fn = _round_fn(net, batch, max_order, dtype_name, devices, kind)
+    return fn(xs, key, starts, counts)
 
 
 def _block_layout(n_nets: int, n_blocks: int):
@@ -226,6 +329,50 @@ def _check_orders(orders) -> tuple[int, ...]:
     return orders
 
 
+def _run_blocks(net, xs, key, n_items, n_blocks, batch_size, max_order, dtype_name, devs, kind,
+                checkpoint, config, progress):
+    """Run all blocks in rounds of one block per device; returns counts, sums, squares."""
+    from ._checkpoint import BlockCheckpoint
+
+    accumulated = tuple(n for n in _ORDERS if n <= max_order)
+    starts, counts = _block_layout(n_items, n_blocks)
+    per_block = int(counts.max())
+    if batch_size is None:
+        batch_size = _auto_batch(net, xs.shape[0], max_order, per_block)
+    batch_size = check_positive_int("batch_size", batch_size)
+    ckpt = BlockCheckpoint.open(checkpoint, **config)
+    sums = {n: np.zeros((n_blocks, n_tuples(xs.shape[0], n))) for n in accumulated}
+    squares = {n: np.zeros((n_blocks, n_tuples(xs.shape[0], n))) for n in accumulated}
+    done = ckpt.restore(sums, squares) if ckpt is not None else 0
+
+    xs_j = jnp.asarray(xs)
+    n_dev = len(devs)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc=f"{net.name} N={net.width}", unit="block", initial=done, total=n_blocks)
+    for first in range(done, n_blocks, n_dev):
+        blocks = np.arange(first, min(first + n_dev, n_blocks))
+        pad = n_dev - blocks.size  # idle devices get an empty block (count 0)
+        s, q = _block_sums(
+            net, xs_j, key,
+            np.concatenate([starts[blocks], np.zeros(pad, np.int64)]),
+            np.concatenate([counts[blocks], np.zeros(pad, np.int64)]),
+            batch_size, max_order, dtype_name, devs, kind,
+        )
+        for n in accumulated:
+            sums[n][blocks] = s[n][: blocks.size]
+            squares[n][blocks] = q[n][: blocks.size]
+        if ckpt is not None:
+            ckpt.save(int(blocks[-1]) + 1, sums, squares)
+        if bar is not None:
+            bar.update(blocks.size)
+    if bar is not None:
+        bar.close()
+    return counts, sums, squares
+
+
 def measure(
     net: AbstractNet,
     xs: Float[Array, "P d"],
@@ -237,6 +384,8 @@ def measure(
     batch_size: int | None = None,
     progress: bool = False,
     checkpoint=None,
+    dtype=None,
+    devices=None,
 ) -> Measurement:
     """Measure the 2-, 4-, 6-point functions of `n_nets` random networks (physics.md §5).
 
@@ -245,15 +394,26 @@ def measure(
     - `net`: the network configuration (e.g. `rgflow.ErfNet(width=5)`).
     - `xs`: inputs of shape `(P, d_in)`.
     - `n_nets`: the ensemble size M >= 2.
-    - `key`: a `jax.random` key; network g uses `fold_in(key, g)`, so results are identical
-      for any `batch_size` (and device layout).
+    - `key`: a `jax.random` key; network g uses `fold_in(key, g)`, so results are the same
+      for any `batch_size` (to rounding) and any device count (exactly).
     - `orders`: the even orders to report; all even orders up to the largest are accumulated
       (the connected 6-pt function needs the 2- and 4-pt moments).
-    - `n_blocks`: number of jackknife blocks B (2 <= B <= M).
-    - `batch_size`: networks per scan step; default keeps each step's working set ~16 MB.
+    - `n_blocks`: number of jackknife blocks B (2 <= B <= M); blocks are also the unit of
+      work per device and of checkpointing.
+    - `batch_size`: networks per loop step; the default keeps each step's working set at
+      ~10⁶ elements (~8 MB, measured fastest on CPU).
     - `progress`: show a tqdm progress bar over blocks.
     - `checkpoint`: optional path of an `.npz` file; the running block sums are saved there
-      (atomically) after each block, and a run with the same configuration resumes from it.
+      (atomically) after each round of blocks, and a run with the same configuration resumes
+      from it (on any number of devices) with the same numbers as an uninterrupted run.
+    - `dtype`: precision of the sampled parameters and network outputs, `jnp.float64` (default)
+      or `jnp.float32` (~1.5-2x faster sampling; products and sums are always accumulated in
+      float64). float32 normals come from a different bit stream (another, equally valid
+      ensemble for the same key) and are quantised (|z| <= ~5.4 standard deviations): a
+      ~1e-4 relative bias on the 6-pt moments of heavy-tailed nets; keep float64 for
+      precision work.
+    - `devices`: the devices to spread the blocks over: all visible devices (default), a
+      count, or a list. Block b runs on device b mod D (see `rgflow._sharding`).
 
     **Returns:** a `rgflow.Measurement`.
     """
@@ -265,49 +425,47 @@ def measure(
     if n_blocks > n_nets:
         raise ValueError(f"`n_blocks` must be <= n_nets = {n_nets}, got {n_blocks}.")
     orders = _check_orders(orders)
+    dtype_name = _check_dtype(dtype)
+    devs = tuple(resolve_devices(devices))
     max_order = max(orders)
     accumulated = tuple(n for n in _ORDERS if n <= max_order)
-    starts, counts = _block_layout(n_nets, n_blocks)
-    per_block = int(counts.max())
-    if batch_size is None:
-        batch_size = _auto_batch(net, xs.shape[0], max_order, per_block)
-    batch_size = check_positive_int("batch_size", batch_size)
-    n_batches = math.ceil(per_block / batch_size)
-
-    from ._checkpoint import BlockCheckpoint
-
-    ckpt = BlockCheckpoint.open(
-        checkpoint, net=net, xs=xs, n_nets=n_nets, n_blocks=n_blocks, key=key, orders=accumulated
+    config = dict(net=net, xs=xs, n_nets=n_nets, n_blocks=n_blocks, key=key, orders=accumulated)
+    if dtype_name != "float64":
+        config["dtype"] = dtype_name
+    counts, sums, squares = _run_blocks(
+        net, xs, key, n_nets, n_blocks, batch_size, max_order, dtype_name, devs, "network",
+        checkpoint, config, progress,
     )
-    sums = {n: np.zeros((n_blocks, n_tuples(xs.shape[0], n))) for n in accumulated}
-    squares = {n: np.zeros(n_tuples(xs.shape[0], n)) for n in accumulated}
-    done = ckpt.restore(sums, squares) if ckpt is not None else 0
-
-    xs_j = jnp.asarray(xs)
-    blocks = range(done, n_blocks)
-    if progress:
-        from tqdm.auto import tqdm
-
-        blocks = tqdm(blocks, desc=f"{net.name} N={net.width}", unit="block", initial=done,
-                      total=n_blocks)
-    for b in blocks:
-        s, q = _block_sums(
-            net, xs_j, key, jnp.uint32(starts[b]), jnp.uint32(counts[b]),
-            batch_size, n_batches, max_order,
-        )
-        for n in accumulated:
-            sums[n][b] = np.asarray(s[n])
-            squares[n] += np.asarray(q[n])
-        if ckpt is not None:
-            ckpt.save(b + 1, sums, squares)
     return Measurement(
         net=net,
         xs=xs,
         n_nets=n_nets,
         block_counts=counts,
         block_sums={n: jnp.asarray(sums[n]) for n in accumulated},
-        sum_squares={n: jnp.asarray(squares[n]) for n in accumulated},
+        # per-block squares are kept so that the totals do not depend on how blocks were
+        # grouped into rounds (device count) or on where a run was resumed
+        sum_squares={n: jnp.asarray(_ordered_sum(squares[n])) for n in accumulated},
     )
+
+
+def _ordered_sum(per_block: np.ndarray) -> np.ndarray:
+    """Sum over blocks in block order (a fixed order, whatever the device count)."""
+    total = np.zeros(per_block.shape[1:])
+    for row in per_block:
+        total = total + row
+    return total
+
+
+def _check_dtype(dtype) -> str:
+    if dtype is None:
+        return "float64"
+    try:
+        name = jnp.dtype(dtype).name
+    except TypeError as e:
+        raise TypeError(f"`dtype` must be float32 or float64, got {dtype!r}.") from e
+    if name not in ("float32", "float64"):
+        raise ValueError(f"`dtype` must be float32 or float64, got {dtype!r}.")
+    return name
 
 
 def measure_widths(
@@ -317,20 +475,40 @@ def measure_widths(
     widths: Sequence[int],
     *,
     key: PRNGKeyArray,
+    workers: int = 4,
     **kwargs,
 ) -> dict[int, Measurement]:
     """Run `measure` for each width in `widths` (other fields of `net` fixed).
 
     Width N uses the key `fold_in(key, N)`, so the ensembles of different widths are independent
-    and each is reproducible on its own. Keyword arguments are passed to `measure`.
+    and each is reproducible on its own. Keyword arguments are passed to `measure`; a
+    `checkpoint` path `run.npz` becomes one file per width, `run_N{width}.npz`.
+
+    `workers`: up to this many widths are compiled and run concurrently in threads (XLA
+    compilation and execution release the GIL; measured 1.7x faster for the ten HMS widths at
+    10⁴ networks, where compilation dominates). The numbers do not depend on it.
 
     **Returns:** a dict width → `Measurement`.
     """
     widths = [check_positive_int("widths", w) for w in widths]
     if not widths:
         raise ValueError("`widths` must contain at least one width.")
-    return {
-        w: measure(dataclasses.replace(net, width=w), xs, n_nets, key=jax.random.fold_in(key, w),
-                   **kwargs)
-        for w in widths
-    }
+    workers = check_positive_int("workers", workers)
+    checkpoint = kwargs.pop("checkpoint", None)
+
+    def one(w):
+        path = None
+        if checkpoint is not None:
+            from pathlib import Path
+
+            base = Path(checkpoint)
+            path = base.with_name(f"{base.stem}_N{w}{base.suffix or '.npz'}")
+        return measure(dataclasses.replace(net, width=w), xs, n_nets,
+                       key=jax.random.fold_in(key, w), checkpoint=path, **kwargs)
+
+    if workers == 1 or len(widths) == 1:
+        return {w: one(w) for w in widths}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(workers, len(widths))) as pool:
+        return dict(zip(widths, pool.map(one, widths)))

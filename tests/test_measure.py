@@ -145,3 +145,88 @@ def test_gauss_default_is_heavy_tailed(key):
     m = rgflow.measure(net, xs, 20_000, key=key, orders=(4,))
     ratio = np.asarray(m.moment(4)) / np.asarray(rgflow.exact_moment(net, xs, 4))
     assert np.all(ratio < 0.9)
+
+
+_KILL_SCRIPT = """
+import sys, time
+import jax
+import rgflow, rgflow._ensemble as ens
+real = ens._block_sums
+def slow(*args, **kw):  # slow blocks down so that the parent can kill the run mid-way
+    out = real(*args, **kw)
+    time.sleep(0.3)
+    return out
+ens._block_sums = slow
+rgflow.measure(rgflow.ErfNet(width=6), rgflow.hms_inputs("erf", 1), 4_000,
+               key=jax.random.key(7), n_blocks=12, checkpoint=sys.argv[1])
+"""
+
+
+def test_checkpoint_survives_sigkill(tmp_path):
+    # A real kill (SIGKILL, no cleanup) of a run in another process; resumed here, the numbers
+    # are bit-for-bit those of an uninterrupted run.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "killed.npz"
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(path)],
+                            env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    done = 0
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if path.exists():
+                with np.load(path) as data:
+                    done = int(data["done"])
+                if done >= 2:
+                    break
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert 2 <= done < 12, done
+    net, xs, key = rgflow.ErfNet(width=6), rgflow.hms_inputs("erf", 1), jax.random.key(7)
+    resumed = rgflow.measure(net, xs, 4_000, key=key, n_blocks=12, checkpoint=path)
+    ref = rgflow.measure(net, xs, 4_000, key=key, n_blocks=12)
+    for n in (2, 4, 6):
+        np.testing.assert_array_equal(resumed.moment(n), ref.moment(n))
+        np.testing.assert_array_equal(resumed.moment_stderr(n), ref.moment_stderr(n))
+        np.testing.assert_array_equal(resumed.connected(n), ref.connected(n))
+        np.testing.assert_array_equal(resumed.connected_stderr(n), ref.connected_stderr(n))
+
+
+def test_float32_sampling_matches_exact(key):
+    net = rgflow.ErfNet(width=4)
+    xs = rgflow.hms_inputs("erf", 1)
+    m = rgflow.measure(net, xs, 30_000, key=key, dtype="float32", orders=(4,))
+    z = zscores(m.connected(4, full=False), rgflow.exact_connected(net, xs, 4, full=False),
+                m.connected_stderr(4, full=False))
+    assert np.max(np.abs(z)) < 5.0
+
+
+def test_sampler_matches_network_outputs(key):
+    # measure's fused sampler draws the very networks of `net.sample`
+    import jax.numpy as jnp
+
+    from rgflow._ensemble import _sample_outputs
+
+    net = rgflow.GaussNet(width=3, d_in=3, sigma_b=0.3)
+    xs = rgflow.hms_inputs("gauss", 3)
+    a = _sample_outputs(net, jnp.asarray(xs), key, jnp.arange(7, 40, dtype=jnp.uint32),
+                        jnp.float64)
+    b = net.sample(xs, 33, key=key, start=7)
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_measure_widths_threads_and_checkpoints(key, tmp_path):
+    net = rgflow.ReLUNet(width=1)
+    xs = rgflow.hms_inputs("relu", 1)
+    seq = rgflow.measure_widths(net, xs, 1_000, [2, 5], key=key, orders=(2, 4), workers=1)
+    par = rgflow.measure_widths(net, xs, 1_000, [2, 5], key=key, orders=(2, 4),
+                                checkpoint=tmp_path / "run.npz")
+    for w in (2, 5):
+        np.testing.assert_array_equal(seq[w].moment(4), par[w].moment(4))
+        assert (tmp_path / f"run_N{w}.npz").exists()

@@ -1,0 +1,101 @@
+"""Spreading jackknife blocks of a Monte Carlo run over devices (issue 7, item 1).
+
+`rgflow.measure` cuts an ensemble into `n_blocks` contiguous blocks of networks. Each block is an
+independent, deterministic computation (network g draws from `fold_in(key, g)`), so blocks are the
+natural unit of parallelism: a *round* runs D blocks at once, one per device, through
+`jax.shard_map` over a one-axis mesh. A block's sums do not depend on which device computed it or
+on how many devices there are, so a run on D devices gives the same numbers as a run on one.
+
+**Single host, several devices.** Nothing to do: all `jax.devices()` are used. On CPU, several
+host devices can be forced (one per core is sensible) with
+
+    XLA_FLAGS=--xla_force_host_platform_device_count=4 python ...   # before jax is imported
+
+**Several hosts.** Start every process with `jax.distributed.initialize(...)` (coordinator
+address, number of processes, process id; automatic on Cloud TPU and SLURM), then call
+`rgflow.measure` with the same arguments in every process. The mesh spans `jax.devices()` (all
+processes' devices), each process feeds the blocks of its own devices, and the block sums are
+gathered to every process with `multihost_utils.process_allgather`, so every process returns the
+same `Measurement`. Checkpoint from one process only (e.g. `checkpoint=path if
+jax.process_index() == 0 else None`), or give each process its own path.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+AXIS = "blocks"
+
+
+def resolve_devices(devices=None) -> list:
+    """The devices to use: all visible devices by default, or an explicit list / count."""
+    all_devices = jax.devices()
+    if devices is None:
+        return list(all_devices)
+    if isinstance(devices, int) and not isinstance(devices, bool):
+        if not 1 <= devices <= len(all_devices):
+            raise ValueError(
+                f"`devices` must be between 1 and the {len(all_devices)} visible devices, "
+                f"got {devices}."
+            )
+        return list(all_devices[:devices])
+    devices = list(devices)
+    if not devices:
+        raise ValueError("`devices` must not be empty.")
+    return devices
+
+
+@functools.lru_cache(maxsize=8)
+def _mesh(devices: tuple) -> Mesh:
+    # Auto axis type: the program below is written per device (shard_map), and jax >= 0.10
+    # would otherwise default `make_mesh` to Explicit axes.
+    return Mesh(np.asarray(devices), (AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def shard_blocks(block_fn, devices) -> callable:
+    """Wrap `block_fn(xs, key, start, count) -> pytree of arrays` to run one block per device.
+
+    The returned function takes `xs`, `key` and `(D,)` host arrays `starts`, `counts` and returns
+    the pytree with a leading `(D,)` axis, as host NumPy arrays, in device order. Every device
+    runs the same per-block program, so a block's numbers do not depend on D.
+    """
+    mesh = _mesh(tuple(devices))
+    spec = P(AXIS)
+
+    def per_device(xs, key, starts, counts):
+        out = block_fn(xs, key, starts[0], counts[0])
+        return jax.tree.map(lambda a: a[None], out)
+
+    mapped = jax.jit(
+        jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(), spec, spec), out_specs=spec,
+                      check_vma=False)
+    )
+    sharding = NamedSharding(mesh, spec)
+    replicated = NamedSharding(mesh, P())
+
+    def run(xs, key, starts, counts):
+        # every process passes the same xs, key, starts, counts: place them as global arrays
+        xs, key = jax.device_put((xs, key), replicated)
+        starts = _global(np.asarray(starts, np.uint32), sharding)
+        counts = _global(np.asarray(counts, np.uint32), sharding)
+        return jax.tree.map(_to_host, mapped(xs, key, starts, counts))
+
+    return run
+
+
+def _global(host: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A global array from a host array every process holds in full."""
+    return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+
+def _to_host(a: jax.Array) -> np.ndarray:
+    if jax.process_count() > 1:  # pragma: no cover - multi-host only
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+    return np.asarray(a)
