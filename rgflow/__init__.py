@@ -7,12 +7,34 @@ import jax as _jax
 
 _jax.config.update("jax_enable_x64", True)
 
+from ._actions import AbstractInteraction as AbstractInteraction
+from ._actions import Action as Action
+from ._actions import BilocalQuartic as BilocalQuartic
+from ._actions import FreeAction as FreeAction
+from ._actions import LocalCoupling as LocalCoupling
+from ._actions import NonlocalQuartic as NonlocalQuartic
+from ._actions import PolynomialQuartic as PolynomialQuartic
+from ._actions import make_interaction as make_interaction
+from ._connected_six import connected_six_scaling as connected_six_scaling
+from ._diagrams import Diagram as Diagram
+from ._diagrams import VertexType as VertexType
+from ._diagrams import enumerate_diagrams as enumerate_diagrams
+from ._diagrams import tree_diagrams as tree_diagrams
 from ._ensemble import Measurement as Measurement
 from ._ensemble import measure as measure
 from ._ensemble import measure_widths as measure_widths
 from ._exact import exact_connected as exact_connected
 from ._exact import exact_moment as exact_moment
 from ._exact import gp_correlator as gp_correlator
+from ._fit import FitResult as FitResult
+from ._fit import QuadraticModel as QuadraticModel
+from ._fit import fit as fit
+from ._fit import power_law as power_law
+from ._fit import wls as wls
+from ._fit_data import CorrelatorData as CorrelatorData
+from ._fit_data import exact_data as exact_data
+from ._fit_data import mc_data as mc_data
+from ._fit_data import tree_model as tree_model
 from ._frg import FixedPoint as FixedPoint
 from ._frg import GridLPA as GridLPA
 from ._frg import LPAFlow as LPAFlow
@@ -23,6 +45,9 @@ from ._frg import lpa_flow as lpa_flow
 from ._frg import wilson_fisher as wilson_fisher
 from ._frg import wilson_fisher_sequence as wilson_fisher_sequence
 from ._frg_network import gauss_net_couplings as gauss_net_couplings
+from ._integrals import QuadratureOptions as QuadratureOptions
+from ._integrals import exchange_integrals as exchange_integrals
+from ._integrals import vertex_integrals as vertex_integrals
 from ._nets import AbstractNet as AbstractNet
 from ._nets import ErfNet as ErfNet
 from ._nets import GaussNet as GaussNet
@@ -32,11 +57,22 @@ from ._nets import available_activations as available_activations
 from ._nets import hms_inputs as hms_inputs
 from ._nets import make_net as make_net
 from ._neuron import neuron_moments as neuron_moments
+from ._operator_choice import compare_operators as compare_operators
+from ._operator_choice import translation_breaking as translation_breaking
+from ._predict import Predictor as Predictor
+from ._predict import connected_4pt as connected_4pt
+from ._predict import connected_6pt as connected_6pt
+from ._predict import connected_correlator as connected_correlator
+from ._predict import design_matrix as design_matrix
+from ._predict import fit_couplings as fit_couplings
+from ._predict import match_quartic as match_quartic
+from ._predict import six_point_prediction as six_point_prediction
 from ._tuples import sorted_tuples as sorted_tuples
 from ._tuples import to_full as to_full
 from ._variance import ConditionalEstimate as ConditionalEstimate
 from ._variance import NeuronEstimate as NeuronEstimate
 from ._variance import measure_conditional as measure_conditional
 from ._variance import measure_neurons as measure_neurons
+from ._width_scaling import width_scaling as width_scaling
 
 __version__ = "0.1.0"

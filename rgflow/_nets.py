@@ -81,7 +81,6 @@ class AbstractNet(eqx.Module):
         bias = np.full((xs.shape[0], 1), self.sigma_b)
         return np.concatenate([self.sigma_w * xs / math.sqrt(self.d_in), bias], axis=1)
 
-    @abc.abstractmethod
     def kernel(self, x: Float[Array, "P d"], y: Float[Array, "Q d"]) -> Float[Array, "P Q"]:
         """The infinite-width GP kernel K(x, y) = σ_b² + σ_W² E[φ(z(x)) φ(z(y))] (physics.md §2).
 
@@ -89,10 +88,13 @@ class AbstractNet(eqx.Module):
 
         **Returns:** the `(P, Q)` kernel matrix (float64, differentiable in `x` and `y`).
         """
+        return self.sigma_b**2 + self.kernel_w(x, y)
 
+    @abc.abstractmethod
     def kernel_w(self, x: Float[Array, "P d"], y: Float[Array, "Q d"]) -> Float[Array, "P Q"]:
-        """K_W = K − σ_b², the kernel of g = f − b1 carried by vertex lines (physics.md §3)."""
-        return self.kernel(x, y) - self.sigma_b**2
+        """K_W = K − σ_b² = σ_W² E[φφ], the kernel of g = f − b1 carried by vertex lines
+        (physics.md §3), computed directly (not as a difference, which would lose all digits
+        where K_W ≪ σ_b²)."""
 
     @abc.abstractmethod
     def phi(self, z: Float[Array, "... P"], xs: Float[Array, "P d"]) -> Float[Array, "... P"]:
@@ -160,7 +162,7 @@ def _erf_kernel(net: AbstractNet, x, y):
     sxx = net.sigma_b**2 + net.sigma_w**2 * jnp.sum(x * x, axis=-1) / net.d_in
     syy = net.sigma_b**2 + net.sigma_w**2 * jnp.sum(y * y, axis=-1) / net.d_in
     arg = 2 * sxy / jnp.sqrt((1 + 2 * sxx)[:, None] * (1 + 2 * syy)[None, :])
-    return net.sigma_b**2 + (2 * net.sigma_w**2 / jnp.pi) * jnp.arcsin(arg)
+    return (2 * net.sigma_w**2 / jnp.pi) * jnp.arcsin(arg)
 
 
 def _features(net: AbstractNet, x):
@@ -183,12 +185,12 @@ def _relu_kernel(net: AbstractNet, x, y):
     pos = wedge > 0
     sin_part = jnp.where(pos, jnp.sqrt(jnp.where(pos, wedge, 1.0)), 0.0)  # √(SxxSyy) sin θ
     theta = jnp.arctan2(sin_part, sxy)  # well conditioned near θ = 0 and π
-    return net.sigma_b**2 + net.sigma_w**2 / (2 * jnp.pi) * (sin_part + (jnp.pi - theta) * sxy)
+    return net.sigma_w**2 / (2 * jnp.pi) * (sin_part + (jnp.pi - theta) * sxy)
 
 
 def _gauss_kernel(net: AbstractNet, x, y):
     d2 = jnp.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1)
-    return net.sigma_b**2 + net.sigma_w**2 * jnp.exp(-(net.sigma_w**2) * d2 / (2 * net.d_in))
+    return net.sigma_w**2 * jnp.exp(-(net.sigma_w**2) * d2 / (2 * net.d_in))
 
 
 def _normal_rule(n: int, half_width: float = 8.5):
@@ -203,7 +205,7 @@ def _normal_rule(n: int, half_width: float = 8.5):
 
 
 def _gh_kernel(net: AbstractNet, x, y, n: int = 100):
-    """σ_b² + σ_W² E[φ(z_x)φ(z_y)] by a 2-d product quadrature (physics.md §2)."""
+    """K_W = σ_W² E[φ(z_x)φ(z_y)] by a 2-d product quadrature (physics.md §2)."""
     u, w = _normal_rule(n)
     u, w = jnp.asarray(u), jnp.asarray(w)
     sxy = net.covariance(x, y)
@@ -219,7 +221,7 @@ def _gh_kernel(net: AbstractNet, x, y, n: int = 100):
         "pqij,j->pqi", phi(b[..., None, None] * u[:, None] + c[..., None, None] * u[None, :]), w
     )
     outer = jnp.einsum("pi,pqi,i->pq", phi(a * u[None, :]), inner, w)
-    return net.sigma_b**2 + net.sigma_w**2 * outer
+    return net.sigma_w**2 * outer
 
 
 # ------------------------------------------------------------------------- architectures ---
@@ -236,7 +238,7 @@ class ErfNet(AbstractNet):
     def activation_fn(self, z):
         return jax.scipy.special.erf(z)
 
-    def kernel(self, x, y):
+    def kernel_w(self, x, y):
         return _erf_kernel(self, jnp.asarray(x), jnp.asarray(y))
 
 
@@ -255,7 +257,7 @@ class ReLUNet(AbstractNet):
     def activation_fn(self, z):
         return jax.nn.relu(z)
 
-    def kernel(self, x, y):
+    def kernel_w(self, x, y):
         return _relu_kernel(self, jnp.asarray(x), jnp.asarray(y))
 
 
@@ -272,7 +274,7 @@ class GaussNet(AbstractNet):
         sxx = self.sigma_b**2 + self.sigma_w**2 * jnp.sum(xs * xs, axis=-1) / self.d_in
         return jnp.exp(z - sxx)
 
-    def kernel(self, x, y):
+    def kernel_w(self, x, y):
         return _gauss_kernel(self, jnp.asarray(x), jnp.asarray(y))
 
 
@@ -316,7 +318,7 @@ class GenericNet(AbstractNet):
     def phi(self, z, xs):
         return self.activation_fn(z)
 
-    def kernel(self, x, y):
+    def kernel_w(self, x, y):
         return _gh_kernel(self, jnp.asarray(x), jnp.asarray(y))
 
 

@@ -44,6 +44,42 @@ widths = [2, 3, 4, 5, 10, 20, 50, 100, 500, 1000]
 n_nets = 1000000
 seed = 0
 
+[quick.connected_six_pt]
+nets = ["erf", "relu", "gauss"]
+d_in = 1
+source = "exact"
+n_nets = 50000
+
+[full.connected_six_pt]
+nets = ["erf", "relu", "gauss"]
+d_in = 1
+source = "mc"
+n_nets = 1000000
+
+[quick.width_scaling]
+nets = ["erf", "relu", "gauss"]
+d_in = 1
+source = "exact"
+n_nets = 50000
+
+[full.width_scaling]
+nets = ["erf", "relu", "gauss"]
+d_in = 1
+source = "mc"
+n_nets = 1000000
+
+[quick.local_vs_nonlocal]
+nets = ["erf", "relu", "gauss"]
+d_in = 1
+source = "exact"
+n_nets = 100000
+
+[full.local_vs_nonlocal]
+nets = ["erf", "relu", "gauss"]
+d_in = 1
+source = "mc"
+n_nets = 1000000
+
 [quick.frg_flow]
 width = 10000
 d_in = 3
@@ -177,6 +213,75 @@ def _summary_frg(cfg: dict, out: Path) -> list[tuple]:
     ]
 
 
+def _run_connected_six(cfg: dict, out: Path) -> list[str]:
+    from ._connected_six import connected_six_scaling, plot_connected_six
+
+    files = []
+    for name in cfg["nets"]:
+        res = connected_six_scaling(name, d_in=cfg["d_in"], source=cfg["source"],
+                                    n_nets=cfg["n_nets"], progress=True)
+        stem = out / f"connected_six_pt_{name}_d{cfg['d_in']}"
+        save_json(f"{stem}.json", res)
+        files += [f"{stem}.json"] + [str(f) for f in plot_connected_six(res, stem)]
+    return files
+
+
+def _summary_connected_six(cfg: dict, out: Path) -> list[tuple]:
+    rows = []
+    for name in cfg["nets"]:
+        d = json.loads((out / f"connected_six_pt_{name}_d{cfg['d_in']}.json").read_text())
+        rows.append((f"connected 6-pt slope in log N ({cfg['source']}), {name}",
+                     f"{_fmt(d['slope'])} ± {_fmt(d['slope_err'])}", "−2"))
+    return rows
+
+
+def _run_width_scaling(cfg: dict, out: Path) -> list[str]:
+    from ._width_scaling import plot_width_scaling, width_scaling
+
+    files = []
+    for name in cfg["nets"]:
+        res = width_scaling(name, d_in=cfg["d_in"], source=cfg["source"], n_nets=cfg["n_nets"],
+                            progress=cfg["source"] == "mc")
+        stem = out / f"width_scaling_{name}_d{cfg['d_in']}"
+        save_json(f"{stem}.json", res)
+        files += [f"{stem}.json"] + [str(f) for f in plot_width_scaling(res, stem)]
+    return files
+
+
+def _summary_width_scaling(cfg: dict, out: Path) -> list[tuple]:
+    rows = []
+    for name in cfg["nets"]:
+        d = json.loads((out / f"width_scaling_{name}_d{cfg['d_in']}.json").read_text())
+        for k, e in (("lambda", "−1"), ("kappa", "−2")):
+            rows.append((f"{k}(N) exponent ({cfg['source']}), {name}",
+                         f"{_fmt(d[f'{k}_exponent'], 6)} ± {_fmt(d[f'{k}_exponent_err'], 2)}", e))
+    return rows
+
+
+def _run_local_vs_nonlocal(cfg: dict, out: Path) -> list[str]:
+    from ._operator_choice import compare_operators, plot_operator_choice, translation_breaking
+
+    res = {"d_in": cfg["d_in"], "source": cfg["source"], "nets": {}, "breaking": {}}
+    for name in cfg["nets"]:
+        res["nets"][name] = compare_operators(name, d_in=cfg["d_in"], source=cfg["source"],
+                                              n_nets=cfg["n_nets"])
+        res["breaking"][name] = translation_breaking(name, d_in=cfg["d_in"])
+    stem = out / f"local_vs_nonlocal_d{cfg['d_in']}"
+    save_json(f"{stem}.json", res)
+    return [f"{stem}.json"] + [str(f) for f in plot_operator_choice(res, stem)]
+
+
+def _summary_local_vs_nonlocal(cfg: dict, out: Path) -> list[tuple]:
+    d = json.loads((out / f"local_vs_nonlocal_d{cfg['d_in']}.json").read_text())
+    rows = []
+    for name, r in d["nets"].items():
+        cells = "; ".join(f"{t['operators']}: χ²/dof {t['chi2_dof']:.3g}, held-out err "
+                          f"{t['test_error']:.2g}" for t in r["table"])
+        rows.append((f"operator choice, {name} N={r['width']}", cells,
+                     "constant λ suffices for Gauss-net; Erf/ReLU need functions"))
+    return rows
+
+
 def _fmt(x, digits=3):
     return "n/a" if x is None else f"{x:.{digits}f}"
 
@@ -190,6 +295,24 @@ STAGES: dict[str, Stage] = {
          "n_nets": lambda k, v: _int(k, v, 100),
          "seed": lambda k, v: _int(k, v, 0)},
         _run_free_theory, _summary_free_theory,
+    ),
+    "connected_six_pt": Stage(
+        "connected_six_pt", "Connected 6-pt function against width (HMS fig. 2)",
+        {"nets": lambda k, v: _choice_list(k, v, NETS), "d_in": lambda k, v: _choice(k, v, (1, 2, 3)),
+         "source": lambda k, v: _choice(k, v, ("exact", "mc")), "n_nets": lambda k, v: _int(k, v, 100)},
+        _run_connected_six, _summary_connected_six,
+    ),
+    "width_scaling": Stage(
+        "width_scaling", "Fitted couplings against width: the 1/N story",
+        {"nets": lambda k, v: _choice_list(k, v, NETS), "d_in": lambda k, v: _choice(k, v, (1, 2, 3)),
+         "source": lambda k, v: _choice(k, v, ("exact", "mc")), "n_nets": lambda k, v: _int(k, v, 100)},
+        _run_width_scaling, _summary_width_scaling,
+    ),
+    "local_vs_nonlocal": Stage(
+        "local_vs_nonlocal", "Operator choice: constants vs functions (HMS §3.4)",
+        {"nets": lambda k, v: _choice_list(k, v, NETS), "d_in": lambda k, v: _choice(k, v, (1, 2, 3)),
+         "source": lambda k, v: _choice(k, v, ("exact", "mc")), "n_nets": lambda k, v: _int(k, v, 100)},
+        _run_local_vs_nonlocal, _summary_local_vs_nonlocal,
     ),
     "frg_flow": Stage(
         "frg_flow", "Non-perturbative LPA flow (beyond the paper)",

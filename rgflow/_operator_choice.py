@@ -1,0 +1,257 @@
+"""Operator choice and naturalness: constant versus function couplings (HMS §4; physics.md §6–§8).
+
+Three quartic operator sets are fitted to the connected 4-pt function on the training inputs
+(the HMS set, `rgflow.hms_inputs`) and evaluated on held-out inputs (the training set scaled by
+`TEST_SCALE` = √2/2, as HMS did):
+
+    {λ0}            S_int = λ0 ∫ f⁴                         (LocalCoupling)
+    {λ0, λ2}        S_int = ∫ (λ0 + λ2 |y|²) f⁴              (PolynomialQuartic)
+    {λ0, λ2, λ_NL}  the above + λ_NL ∫∫ f(y)² f(z)²          (PolynomialQuartic + BilocalQuartic)
+
+For each: couplings ± curvature errors, χ²/dof, AIC, BIC on the training set, and the relative
+rms error ‖G − G_fit‖/‖G‖ and χ²/n on both sets.
+
+**Naturalness.** The Gauss-net GP kernel is translation invariant, so a constant coupling should
+suffice; Erf and ReLU kernels are not, so their couplings are functions / nonlocal
+(physics.md §7). `translation_breaking` quantifies the finite-N breaking: under a common shift
+x → x + a·(1, …, 1) the GP 2-pt function of Gauss-net is unchanged, but its M4 (hence G4_c)
+depends on the centroid c of the points, M4 ∝ exp(4σ_W²|c|²/d_in) for σ_b-independent spreads
+(physics.md §4, §7), so the full G4 = G4_GP + G4_c breaks the symmetry by an amount ∝ 1/N.
+
+**Degenerate case.** ReLU with σ_b = 0 at d_in = 1 on positive inputs is a rank-one theory:
+f(x) = x·F with F a scalar random variable, so G4_c ∝ x1x2x3x4 and every local or bilocal quartic
+gives the same tuple dependence; a constant λ fits exactly and further couplings are not
+identifiable (infinite curvature errors). Use d_in >= 2 for a ReLU comparison.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import jax
+import numpy as np
+
+from ._ensemble import measure
+from ._exact import exact_connected, exact_moment
+from ._fit import fit, whiten
+from ._fit_data import DEFAULT_CUTOFF, exact_data, mc_data, tree_model
+from ._free_theory import HMS_WIDTHS
+from ._nets import hms_inputs, make_net
+from ._plotting import NET_LABELS, figure, save_figure
+
+__all__ = [
+    "TEST_SCALE",
+    "OPERATOR_SETS",
+    "DEFAULT_WIDTHS",
+    "operator_action",
+    "compare_operators",
+    "translation_breaking",
+    "plot_operator_choice",
+]
+
+TEST_SCALE = math.sqrt(2.0) / 2.0
+OPERATOR_SETS = ("lambda0", "lambda0+lambda2", "lambda0+lambda2+lambda_nl")
+# The non-Gaussian widths of HMS (physics.md §8 item 3).
+DEFAULT_WIDTHS = {"erf": 5, "relu": 20, "gauss": 100}
+
+
+def operator_action(net, operators: str):
+    """The `Action` of one operator set of `OPERATOR_SETS` on `net` (couplings zero)."""
+    from ._actions import Action, BilocalQuartic, LocalCoupling, PolynomialQuartic
+
+    terms = {
+        "lambda0": (LocalCoupling(4, 0.0),),
+        "lambda0+lambda2": (PolynomialQuartic(0.0, 0.0),),
+        "lambda0+lambda2+lambda_nl": (PolynomialQuartic(0.0, 0.0), BilocalQuartic(0.0)),
+    }
+    if operators not in terms:
+        raise ValueError(f"`operators` must be one of {OPERATOR_SETS}, got {operators!r}.")
+    return Action(net, terms[operators])
+
+
+def _data(net, xs, source, n_nets, key, covariance, rel_error):
+    if source == "exact":
+        return exact_data(net, xs, (4,), rel_error=rel_error)
+    if source == "mc":
+        m = measure(net, xs, n_nets, key=key, orders=(4,))
+        return mc_data(m, (4,), covariance=covariance)
+    raise ValueError(f"`source` must be 'exact' or 'mc', got {source!r}.")
+
+
+def _chi2(values, pred, covariance):
+    lc = whiten(covariance, values.size)
+    r = np.linalg.solve(lc, values - pred)
+    return float(r @ r)
+
+
+def compare_operators(
+    net: str = "erf",
+    *,
+    d_in: int = 1,
+    width: int | None = None,
+    source: str = "exact",
+    n_nets: int = 100_000,
+    cutoff: float = DEFAULT_CUTOFF,
+    test_scale: float = TEST_SCALE,
+    rel_error: float = 0.01,
+    covariance: str = "shrink",
+    method: str = "lbfgs",
+    seed: int = 0,
+) -> dict:
+    """Fit the three quartic operator sets on training inputs and test on held-out inputs.
+
+    **Arguments:**
+
+    - `net`: "erf", "relu" or "gauss" (HMS inputs, physics.md §5).
+    - `d_in`: input dimension.
+    - `width`: network width N (default `DEFAULT_WIDTHS[net]`: 5, 20, 100).
+    - `source`: "exact" (exact correlators with relative noise `rel_error`) or "mc"
+      (`n_nets` networks, jackknife covariance `covariance`).
+    - `cutoff`: Λ of the vertex integrals.
+    - `test_scale`: held-out inputs = `test_scale` × training inputs.
+    - `method`: optimiser of `rgflow._fit.fit`.
+    - `seed`: Monte Carlo seed (train uses fold_in(key, 0), test fold_in(key, 1)).
+
+    **Returns:** a JSON-ready dict with the configuration and `table`: one row per operator set
+    (`operators`, `names`, `couplings`, `stderr`, `chi2_dof`, `aic`, `bic`, `train_error`,
+    `test_error`, `train_chi2_n`, `test_chi2_n`, `converged`).
+    """
+    width = DEFAULT_WIDTHS.get(net, 10) if width is None else int(width)
+    nw = make_net(net, width=width, d_in=d_in)
+    if source == "mc" and nw.name == "gauss":
+        warnings.warn(
+            "Gauss-net (σ_b = 1) Monte Carlo 4-pt functions are heavy-tailed and come out low with "
+            "meaningless error bars at feasible ensemble sizes; use source='exact' (physics.md §5).",
+            stacklevel=2,
+        )
+    xs_train = hms_inputs(net, d_in)
+    xs_test = test_scale * xs_train
+    key = jax.random.key(seed)
+    train = _data(nw, xs_train, source, n_nets, jax.random.fold_in(key, 0), covariance, rel_error)
+    test = _data(nw, xs_test, source, n_nets, jax.random.fold_in(key, 1), covariance, rel_error)
+    rows = []
+    for ops in OPERATOR_SETS:
+        action = operator_action(nw, ops)
+        m_train = tree_model(action, xs_train, (4,), cutoff)
+        m_test = tree_model(action, xs_test, (4,), cutoff)
+        res = fit(m_train, train.values, train.covariance, method=method)
+        g = np.asarray(res.couplings)
+        p_train, p_test = np.asarray(m_train(g)), np.asarray(m_test(g))
+        rel = lambda d, p: float(np.linalg.norm(d - p) / np.linalg.norm(d))  # noqa: E731
+        rows.append({
+            "operators": ops,
+            **{k: v for k, v in res.as_dict().items() if k != "bootstrap_stderr"},
+            "train_error": rel(train.values, p_train),
+            "test_error": rel(test.values, p_test),
+            "train_chi2_n": _chi2(train.values, p_train, train.covariance) / train.values.size,
+            "test_chi2_n": _chi2(test.values, p_test, test.covariance) / test.values.size,
+        })
+    return {
+        "net": net, "d_in": d_in, "width": width, "source": source,
+        "n_nets": n_nets if source == "mc" else None, "cutoff": float(cutoff),
+        "test_scale": float(test_scale), "rel_error": rel_error if source == "exact" else None,
+        "n_train": int(train.values.size), "n_test": int(test.values.size), "table": rows,
+    }
+
+
+def translation_breaking(
+    net: str = "gauss",
+    *,
+    d_in: int = 1,
+    width: int | None = None,
+    shifts=(0.05, 0.1, 0.2, 0.5),
+    widths=HMS_WIDTHS + (10_000, 100_000),
+    cutoff: float = DEFAULT_CUTOFF,
+) -> dict:
+    """Finite-N breaking of translation invariance (physics.md §7), from exact correlators.
+
+    Under x → x + a·(1, …, 1)/√d_in (HMS inputs):
+
+    - `gp_change[a]`   = ‖K(x+a) − K(x)‖ / ‖K(x)‖ (0 for Gauss-net: a translation-invariant GP);
+    - `g4c_change[a]`  = ‖G4_c(x+a) − G4_c(x)‖ / ‖G4_c(x)‖ (width independent);
+    - `lambda_change[a]` = λ(x+a)/λ(x) − 1 for the constant-λ fit at `cutoff`
+      (a translation-invariant theory would give 0, up to the box [−Λ, Λ]);
+    - `g4_change_vs_width` = ‖G4(x+a) − G4(x)‖ / ‖G4(x)‖ for the full 4-pt function at the
+      largest shift and each width, with its power-law exponent over the three widest widths
+      (`g4_change_exponent`; → −1 for Gauss-net: the breaking
+      is entirely the 1/N connected part and vanishes in the GP limit).
+
+    **Returns:** a JSON-ready dict.
+    """
+    width = DEFAULT_WIDTHS.get(net, 10) if width is None else int(width)
+    nw = make_net(net, width=width, d_in=d_in)
+    xs = hms_inputs(net, d_in)
+    unit = np.ones(d_in) / math.sqrt(d_in)
+    k0 = np.asarray(nw.kernel(xs, xs))
+    g4c0 = np.asarray(exact_connected(nw, xs, 4, full=False))
+    action = operator_action(nw, "lambda0")
+
+    def lam(x):
+        d = exact_data(nw, x, (4,))
+        return float(fit(tree_model(action, x, (4,), cutoff), d.values, d.covariance).couplings[0])
+
+    lam0 = lam(xs)
+    out = {"net": net, "d_in": d_in, "width": width, "cutoff": float(cutoff),
+           "shifts": [float(a) for a in shifts], "gp_change": [], "g4c_change": [],
+           "lambda_change": []}
+    for a in shifts:
+        xa = xs + a * unit
+        ka = np.asarray(nw.kernel(xa, xa))
+        out["gp_change"].append(float(np.linalg.norm(ka - k0) / np.linalg.norm(k0)))
+        g4ca = np.asarray(exact_connected(nw, xa, 4, full=False))
+        out["g4c_change"].append(float(np.linalg.norm(g4ca - g4c0) / np.linalg.norm(g4c0)))
+        out["lambda_change"].append(lam(xa) / lam0 - 1.0)
+    a = float(shifts[-1])
+    xa = xs + a * unit
+    change = []
+    for w in widths:
+        nn = make_net(net, width=int(w), d_in=d_in)
+        g0 = np.asarray(exact_moment(nn, xs, 4, full=False))
+        ga = np.asarray(exact_moment(nn, xa, 4, full=False))
+        change.append(float(np.linalg.norm(ga - g0) / np.linalg.norm(g0)))
+    from ._fit import power_law
+
+    out["widths"] = [int(w) for w in widths]
+    out["g4_change_vs_width"] = change
+    # the asymptotic exponent, from the three widest widths
+    pl = power_law(list(widths)[-3:], change[-3:])
+    out["g4_change_exponent"] = pl["exponent"]
+    return out
+
+
+def plot_operator_choice(results: dict, path_stem) -> list:
+    """Train/test relative error and χ²/dof per operator set, one panel per network, and the
+    translation-invariance breaking against width (if `results["breaking"]` is present)."""
+    nets = list(results["nets"])
+    has_b = bool(results.get("breaking"))
+    fig, axes = figure(1, len(nets) + has_b, width=3.0, height=2.7)
+    labels = [r"$\{\lambda_0\}$", r"$\{\lambda_0,\lambda_2\}$", r"$\{\lambda_0,\lambda_2,\lambda_{NL}\}$"]
+    for ax, name in zip(axes[0], nets):
+        tab = results["nets"][name]["table"]
+        x = np.arange(len(tab))
+        tr = [max(r["train_error"], 1e-17) for r in tab]
+        te = [max(r["test_error"], 1e-17) for r in tab]
+        ax.bar(x - 0.2, tr, 0.4, label="train")
+        ax.bar(x + 0.2, te, 0.4, label="held out (×√2/2)")
+        ax.set_yscale("log")
+        ax.set_xticks(x, labels[: len(tab)], fontsize=7)
+        cfg = results["nets"][name]
+        ax.set_title(f"{NET_LABELS.get(name, name)}, N={cfg['width']}, Λ={cfg['cutoff']:g}")
+        for xi, r in zip(x, tab):
+            ax.text(xi, max(tr[xi], te[xi]) * 1.15, f"χ²/dof\n{r['chi2_dof']:.3g}", ha="center",
+                    va="bottom", fontsize=6)
+        lo, hi = min(tr + te), max(tr + te)
+        ax.set_ylim(lo / 3, hi * 30)
+    axes[0][0].set_ylabel(r"$\|G_4^c - G_4^{fit}\| / \|G_4^c\|$")
+    axes[0][0].legend(loc="upper right")
+    if has_b:
+        ax = axes[0][-1]
+        for name, b in results["breaking"].items():
+            ax.loglog(b["widths"], b["g4_change_vs_width"], "o-",
+                      label=f"{NET_LABELS.get(name, name)} (a={b['shifts'][-1]:g})")
+        ax.set_xlabel("width $N$")
+        ax.set_ylabel(r"$\|G_4(x+a) - G_4(x)\| / \|G_4(x)\|$")
+        ax.set_title("translation-invariance breaking")
+        ax.legend()
+    return save_figure(fig, path_stem)
