@@ -129,4 +129,4 @@ def _plot(res: dict, stem: Path) -> None:
     ax.set_title(f"{NET_LABELS.get(res['net'], res['net'])}, N={res['width']}, "
                  f"d_in={res['d_in']} ({src})")
     ax.legend()
-    save_figure(fig, stem, formats=("png",))
+    save_figure(fig, stem)
