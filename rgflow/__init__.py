@@ -15,6 +15,10 @@ from ._actions import LocalCoupling as LocalCoupling
 from ._actions import NonlocalQuartic as NonlocalQuartic
 from ._actions import PolynomialQuartic as PolynomialQuartic
 from ._actions import make_interaction as make_interaction
+from ._beta import MatchingProblem as MatchingProblem
+from ._beta import beta as beta
+from ._beta import matching_problem as matching_problem
+from ._beta import refit as refit
 from ._connected_six import connected_six_scaling as connected_six_scaling
 from ._diagrams import Diagram as Diagram
 from ._diagrams import VertexType as VertexType
@@ -35,6 +39,8 @@ from ._fit_data import CorrelatorData as CorrelatorData
 from ._fit_data import exact_data as exact_data
 from ._fit_data import mc_data as mc_data
 from ._fit_data import tree_model as tree_model
+from ._flow import FlowSolution as FlowSolution
+from ._flow import flow as flow
 from ._frg import FixedPoint as FixedPoint
 from ._frg import GridLPA as GridLPA
 from ._frg import LPAFlow as LPAFlow
@@ -67,6 +73,12 @@ from ._predict import design_matrix as design_matrix
 from ._predict import fit_couplings as fit_couplings
 from ._predict import match_quartic as match_quartic
 from ._predict import six_point_prediction as six_point_prediction
+from ._relevance import classify as classify
+from ._relevance import coupling_dimensions as coupling_dimensions
+from ._relevance import field_dimension as field_dimension
+from ._relevance import relevance as relevance
+from ._relevance import scaling_exponents as scaling_exponents
+from ._relevance import stability_matrix as stability_matrix
 from ._tuples import sorted_tuples as sorted_tuples
 from ._tuples import to_full as to_full
 from ._variance import ConditionalEstimate as ConditionalEstimate
