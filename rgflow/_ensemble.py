@@ -45,7 +45,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ._nets import AbstractNet
 from ._sharding import resolve_devices, shard_blocks
 from ._tuples import n_tuples, prefix_index, sorted_tuples, splits, to_full, wick_sum
-from ._validate import check_inputs, check_positive_int
+from ._validate import check_inputs, check_orders, check_positive_int
 
 _ORDERS = (2, 4, 6)
 
@@ -320,13 +320,7 @@ def _block_layout(n_nets: int, n_blocks: int):
 
 
 def _check_orders(orders) -> tuple[int, ...]:
-    try:
-        orders = tuple(sorted(set(int(o) for o in orders)))
-    except TypeError as e:
-        raise TypeError(f"`orders` must be a sequence drawn from {_ORDERS}, got {orders!r}.") from e
-    if not orders or any(o not in _ORDERS for o in orders):
-        raise ValueError(f"`orders` must be a non-empty subset of {_ORDERS}, got {orders!r}.")
-    return orders
+    return check_orders(orders, _ORDERS)
 
 
 def _run_blocks(net, xs, key, n_items, n_blocks, batch_size, max_order, dtype_name, devs, kind,

@@ -38,6 +38,7 @@ from ._ensemble import Measurement, connected_from_moments
 from ._exact import exact_connected
 from ._fit import QuadraticModel
 from ._tuples import n_tuples
+from ._validate import check_orders
 
 __all__ = [
     "DEFAULT_CUTOFF",
@@ -55,13 +56,7 @@ _ORDERS = (4, 6)
 
 
 def _check_orders(orders) -> tuple[int, ...]:
-    try:
-        orders = tuple(sorted(set(int(o) for o in orders)))
-    except TypeError as e:
-        raise TypeError(f"`orders` must be a sequence drawn from {_ORDERS}, got {orders!r}.") from e
-    if not orders or any(o not in _ORDERS for o in orders):
-        raise ValueError(f"`orders` must be a non-empty subset of {_ORDERS}, got {orders!r}.")
-    return orders
+    return check_orders(orders, _ORDERS)
 
 
 def _check_cutoff(cutoff) -> float:

@@ -398,6 +398,13 @@ def _fmt(x, digits=3):
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+_NETS_SOURCE_SCHEMA = {
+    "nets": lambda k, v: _choice_list(k, v, NETS),
+    "d_in": lambda k, v: _choice(k, v, (1, 2, 3)),
+    "source": lambda k, v: _choice(k, v, ("exact", "mc")),
+    "n_nets": lambda k, v: _int(k, v, 100),
+}
+
 STAGES: dict[str, Stage] = {
     "free_theory": Stage(
         "free_theory", "Free-theory check (HMS fig. 1)",
@@ -410,8 +417,7 @@ STAGES: dict[str, Stage] = {
     ),
     "six_pt_prediction": Stage(
         "six_pt_prediction", "The 6-pt prediction from λ(Λ) (HMS eq. 3.37)",
-        {"nets": lambda k, v: _choice_list(k, v, NETS), "d_in": lambda k, v: _choice(k, v, (1, 2, 3)),
-         "source": lambda k, v: _choice(k, v, ("exact", "mc")), "n_nets": lambda k, v: _int(k, v, 100)},
+        _NETS_SOURCE_SCHEMA,
         _run_six_pt, _summary_six_pt,
     ),
     "rg_lambda": Stage(
@@ -428,20 +434,17 @@ STAGES: dict[str, Stage] = {
     ),
     "connected_six_pt": Stage(
         "connected_six_pt", "Connected 6-pt function against width (HMS fig. 2)",
-        {"nets": lambda k, v: _choice_list(k, v, NETS), "d_in": lambda k, v: _choice(k, v, (1, 2, 3)),
-         "source": lambda k, v: _choice(k, v, ("exact", "mc")), "n_nets": lambda k, v: _int(k, v, 100)},
+        _NETS_SOURCE_SCHEMA,
         _run_connected_six, _summary_connected_six,
     ),
     "width_scaling": Stage(
         "width_scaling", "Fitted couplings against width: the 1/N story",
-        {"nets": lambda k, v: _choice_list(k, v, NETS), "d_in": lambda k, v: _choice(k, v, (1, 2, 3)),
-         "source": lambda k, v: _choice(k, v, ("exact", "mc")), "n_nets": lambda k, v: _int(k, v, 100)},
+        _NETS_SOURCE_SCHEMA,
         _run_width_scaling, _summary_width_scaling,
     ),
     "local_vs_nonlocal": Stage(
         "local_vs_nonlocal", "Operator choice: constants vs functions (HMS §3.4)",
-        {"nets": lambda k, v: _choice_list(k, v, NETS), "d_in": lambda k, v: _choice(k, v, (1, 2, 3)),
-         "source": lambda k, v: _choice(k, v, ("exact", "mc")), "n_nets": lambda k, v: _int(k, v, 100)},
+        _NETS_SOURCE_SCHEMA,
         _run_local_vs_nonlocal, _summary_local_vs_nonlocal,
     ),
     "frg_flow": Stage(

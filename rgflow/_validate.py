@@ -56,3 +56,15 @@ def check_order(name: str, order, allowed) -> int:
     if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order not in allowed:
         raise ValueError(f"`{name}` must be one of {allowed}, got {order!r}.")
     return int(order)
+
+
+def check_orders(orders, allowed) -> tuple[int, ...]:
+    """Return `orders` as a sorted tuple of distinct ints drawn from `allowed`, or raise."""
+    allowed = tuple(allowed)
+    try:
+        orders = tuple(sorted(set(int(o) for o in orders)))
+    except TypeError as e:
+        raise TypeError(f"`orders` must be a sequence drawn from {allowed}, got {orders!r}.") from e
+    if not orders or any(o not in allowed for o in orders):
+        raise ValueError(f"`orders` must be a non-empty subset of {allowed}, got {orders!r}.")
+    return orders
