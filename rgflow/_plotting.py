@@ -48,7 +48,9 @@ def save_figure(fig, path_stem, *, formats=("png", "pdf")) -> list[Path]:
     with plt.rc_context(STYLE):
         for fmt in formats:
             buf = io.BytesIO()
-            fig.savefig(buf, format=fmt, bbox_inches="tight")
+            # no creation date: the same data give byte-identical files
+            meta = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
+            fig.savefig(buf, format=fmt, bbox_inches="tight", metadata=meta)
             path = Path(f"{path_stem}.{fmt}")
             save_bytes(path, buf.getvalue())
             out.append(path)
