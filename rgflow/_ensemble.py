@@ -70,7 +70,32 @@ def connected_from_moments(moments: dict, n_points: int, order: int):
     return moments[6] - mixed + 2 * wick_sum(m2, t)
 
 
-class Measurement(eqx.Module):
+def mean_and_stderr(block_sums, sum_squares, m: int):
+    """Mean of Π over m samples and its standard error √(s²/m) (s² the unbiased sample variance),
+    from per-block sums `(B, T)` and the total sums of squares `(T,)`."""
+    mean = jnp.sum(block_sums, axis=0) / m
+    var = (sum_squares / m - mean**2) * m / (m - 1)
+    return mean, jnp.sqrt(jnp.maximum(var, 0.0) / m)
+
+
+class BlockSums(eqx.Module):
+    """Shared accessors of Monte Carlo block sums over index-sorted tuples (`xs`, `block_sums`)."""
+
+    @property
+    def n_points(self) -> int:
+        return self.xs.shape[0]
+
+    @property
+    def orders(self) -> tuple[int, ...]:
+        return tuple(sorted(self.block_sums))
+
+    def _check(self, order) -> int:
+        if order not in self.block_sums:
+            raise ValueError(f"`order` must be one of the measured orders {self.orders}, got {order!r}.")
+        return order
+
+
+class Measurement(BlockSums):
     """Monte Carlo moments of an ensemble of networks, with error bars (physics.md §5).
 
     Produced by `rgflow.measure`. Every accessor returns a full symmetric array of shape
@@ -93,19 +118,6 @@ class Measurement(eqx.Module):
     block_sums: dict
     sum_squares: dict
 
-    @property
-    def n_points(self) -> int:
-        return self.xs.shape[0]
-
-    @property
-    def orders(self) -> tuple[int, ...]:
-        return tuple(sorted(self.block_sums))
-
-    def _check(self, order) -> int:
-        if order not in self.block_sums:
-            raise ValueError(f"`order` must be one of the measured orders {self.orders}, got {order!r}.")
-        return order
-
     def _out(self, values, order, full):
         values = jnp.asarray(values)
         return to_full(values, self.n_points, order) if full else values
@@ -121,10 +133,8 @@ class Measurement(eqx.Module):
     def moment_stderr(self, order: int, *, full: bool = True) -> Float[Array, "..."]:
         """Standard error of `moment(order)`: √(s²/M), s² the unbiased sample variance."""
         order = self._check(order)
-        m = self.n_nets
-        mean = self._means()[order]
-        var = (self.sum_squares[order] / m - mean**2) * m / (m - 1)
-        return self._out(jnp.sqrt(jnp.maximum(var, 0.0) / m), order, full)
+        _, err = mean_and_stderr(self.block_sums[order], self.sum_squares[order], self.n_nets)
+        return self._out(err, order, full)
 
     def jackknife(self, fn):
         """Delete-one-block jackknife of `fn(moments) -> array`, `moments` a dict order → means.

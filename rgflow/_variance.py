@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._ensemble import _check_dtype, _ordered_sum, _run_blocks
+from ._ensemble import BlockSums, _check_dtype, _ordered_sum, _run_blocks, mean_and_stderr
 from ._nets import AbstractNet
 from ._sharding import resolve_devices, shard_blocks
 from ._tuples import n_tuples, sorted_tuples, splits, to_full, wick_sum
@@ -115,7 +115,7 @@ def neuron_brackets(sums: dict, m, n_points: int) -> dict:
     return out
 
 
-class NeuronEstimate(eqx.Module):
+class NeuronEstimate(BlockSums):
     """Single-neuron Monte Carlo sums, predicting the connected correlators at every width.
 
     Produced by `rgflow.measure_neurons`. **Fields:** `net` (its width is the default width of
@@ -130,26 +130,11 @@ class NeuronEstimate(eqx.Module):
     block_sums: dict
     sum_squares: dict
 
-    @property
-    def n_points(self) -> int:
-        return self.xs.shape[0]
-
-    @property
-    def orders(self) -> tuple[int, ...]:
-        return tuple(sorted(self.block_sums))
-
-    def _check(self, order):
-        if order not in self.block_sums:
-            raise ValueError(f"`order` must be one of the measured orders {self.orders}, got {order!r}.")
-        return order
-
     def neuron_moment(self, order: int, *, full: bool = True):
         """The single-neuron moment E[Π φ(z_a)] (C for order 2, M4, M6) and its standard error."""
         order = self._check(order)
-        m = self.n_neurons
-        mean = jnp.sum(self.block_sums[order], axis=0) / m
-        var = (self.sum_squares[order] / m - mean**2) * m / (m - 1)
-        err = jnp.sqrt(jnp.maximum(var, 0.0) / m)
+        mean, err = mean_and_stderr(self.block_sums[order], self.sum_squares[order],
+                                    self.n_neurons)
         return _output(mean, self.n_points, order, full), _output(err, self.n_points, order, full)
 
     def _estimate(self, order, width):
