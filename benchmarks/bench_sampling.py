@@ -5,10 +5,12 @@
 2. Throughput: `measure` (sampling + accumulation) against the bare activation evaluated on an
    array of the same number of (network, neuron, input) elements, same dtype, same run.
 
-   Also the time of drawing the per-network normals alone (the threefry floor).
+   Also the time of drawing the per-network normals alone (the threefry floor), and the same
+   for more inputs per network (`--points 6,24,96`; beyond the 6 HMS inputs: evenly spaced on
+   [−1, 1], orders 2/4 at P <= 24 and 2 beyond), where each draw serves more activations.
 
     python benchmarks/bench_sampling.py [--n-nets 1000000] [--net erf] [--dtype float64]
-        [--skip-sweep] [--skip-throughput] [--json out.json]
+        [--points 6] [--skip-sweep] [--skip-throughput] [--json out.json]
 
 Prefix with XLA_FLAGS=--xla_force_host_platform_device_count=2 to use both CPU cores as two
 devices (rgflow.measure spreads its blocks over all devices).
@@ -47,18 +49,22 @@ def sweep(net_name: str, n_nets: int, widths, dtype: str = "float64") -> dict:
             "peak_rss_mib": peak}
 
 
-def throughput(net_name: str, width: int, n_nets: int, dtype: str = "float64") -> dict:
+def throughput(net_name: str, width: int, n_nets: int, dtype: str = "float64",
+               points: int = 6) -> dict:
     import jax
     import jax.numpy as jnp
+    import numpy as np
 
     import rgflow
+    from rgflow._nets import standard_normals
 
-    xs = rgflow.hms_inputs(net_name, 1)
+    xs = rgflow.hms_inputs(net_name, 1) if points == 6 else np.linspace(-1, 1, points)[:, None]
+    orders = (2, 4, 6) if points <= 6 else (2, 4) if points <= 24 else (2,)
     net = rgflow.make_net(net_name, width=width)
     key = jax.random.key(1)
-    rgflow.measure(net, xs, n_nets, key=key, dtype=dtype)  # compile
+    rgflow.measure(net, xs, n_nets, key=key, dtype=dtype, orders=orders)  # compile
     t0 = time.perf_counter()
-    rgflow.measure(net, xs, n_nets, key=key, dtype=dtype).moment(2).block_until_ready()
+    rgflow.measure(net, xs, n_nets, key=key, dtype=dtype, orders=orders).moment(2).block_until_ready()
     t_measure = time.perf_counter() - t0
     # the bare activation on the same number of elements, in blocks of the same working size
     elems = n_nets * width * xs.shape[0]
@@ -73,15 +79,16 @@ def throughput(net_name: str, width: int, n_nets: int, dtype: str = "float64") -
     # the RNG floor: the per-network normals alone (same keys, same count), summed
     n_normals = width * (net.d_in + 2) + 1
     per = max(1, chunk // (8 * n_normals))
-    draw = jax.jit(lambda idx: jnp.sum(jax.vmap(lambda g: jax.random.normal(
-        jax.random.fold_in(key, g), (n_normals,), dtype))(idx)))
+    draw = jax.jit(lambda idx: jnp.sum(jax.vmap(lambda g: standard_normals(
+        jax.random.fold_in(key, g), n_normals, dtype))(idx)))
     idx = jnp.arange(per, dtype=jnp.uint32)
     draw(idx).block_until_ready()
     t0 = time.perf_counter()
     for k in range(max(1, n_nets // per)):
         draw(idx + k * per).block_until_ready()
     t_rng = time.perf_counter() - t0
-    return {"net": net_name, "width": width, "n_nets": n_nets, "dtype": dtype, "elements": elems,
+    return {"net": net_name, "width": width, "n_nets": n_nets, "dtype": dtype, "points": points,
+            "orders": orders, "elements": elems,
             "rng_only_s": t_rng, "rng_ratio": t_rng / t_act,
             "measure_s": t_measure, "bare_activation_s": t_act, "ratio": t_measure / t_act}
 
@@ -92,6 +99,7 @@ def main():
     p.add_argument("--net", default="erf")
     p.add_argument("--json", default=None)
     p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    p.add_argument("--points", default="6", help="comma-separated input counts for throughput")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-sweep", action="store_true")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -112,10 +120,11 @@ def main():
         print(f"sweep {a.net} {a.dtype} n_nets={n:>9,d} x 10 widths on {res['devices']} device(s): "
               f"{res['total_s']:7.1f} s, "
               f"peak RSS {res['peak_rss_mib']:7.0f} MiB", flush=True)
-    for w in () if a.skip_throughput else (100, 1000):
-        r = throughput(a.net, w, 100_000, a.dtype)
+    cases = [(w, int(pt)) for pt in a.points.split(",") for w in (100, 1000)]
+    for w, pt in () if a.skip_throughput else cases:
+        r = throughput(a.net, w, 100_000, a.dtype, pt)
         results["throughput"].append(r)
-        print(f"throughput {a.net} {a.dtype} N={w}: measure {r['measure_s']:.2f} s, bare activation "
+        print(f"throughput {a.net} {a.dtype} N={w} P={pt}: measure {r['measure_s']:.2f} s, bare activation "
               f"{r['bare_activation_s']:.2f} s on {r['elements']:.1e} elements: ratio "
               f"{r['ratio']:.2f}; the normals alone {r['rng_only_s']:.2f} s (ratio {r['rng_ratio']:.2f})",
               flush=True)

@@ -37,6 +37,24 @@ _ACTIVATIONS: dict[str, Callable] = {
 }
 
 
+def standard_normals(key: PRNGKeyArray, n: int, dtype=jnp.float64) -> Float[Array, " n"]:
+    """`n` standard normal draws from `key` in `dtype` (the parameters of one network).
+
+    float64: `jax.random.normal(key, (n,))`. float32: the same transform as `jax.random.normal`
+    (a uniform on (−1, 1) from 23 random mantissa bits, then √2 erf⁻¹), but two draws from each
+    64-bit threefry output: with JAX's default (partitionable) threefry a float32 draw otherwise
+    costs a whole 64-bit block, so this halves the random-bit work (measured 1.8x on CPU). A
+    float32 draw is quantised (|z| <= ~5.4); it is another stream than `jax.random.normal`'s.
+    """
+    if jnp.dtype(dtype) != jnp.float32:
+        return jax.random.normal(key, (n,), dtype)
+    bits = jax.random.bits(key, ((n + 1) // 2,), jnp.uint64)
+    words = jax.lax.bitcast_convert_type(bits, jnp.uint32).reshape(-1)[:n]
+    unit = jax.lax.bitcast_convert_type((words >> 9) | np.uint32(0x3F800000), jnp.float32) - 1
+    low = np.nextafter(np.float32(-1), np.float32(0))
+    return np.float32(math.sqrt(2)) * jax.lax.erf_inv(jnp.maximum(low, unit * (1 - low) + low))
+
+
 def available_activations() -> tuple[str, ...]:
     """Names accepted by `GenericNet(activation=...)` (a callable is accepted too)."""
     return tuple(sorted(_ACTIVATIONS))
@@ -97,10 +115,13 @@ class AbstractNet(eqx.Module):
         where K_W ≪ σ_b²)."""
 
     @abc.abstractmethod
-    def phi(self, z: Float[Array, "... P"], xs: Float[Array, "P d"]) -> Float[Array, "... P"]:
+    def phi(self, z: Float[Array, "... P"], xs: Float[Array, "P d"], *, axis: int = -1
+            ) -> Float[Array, "... P"]:
         """The activation φ applied to pre-activations `z` of the inputs `xs`.
 
-        The inputs are passed because Gauss-net's normalisation depends on |x| (physics.md §2).
+        The inputs are passed because Gauss-net's normalisation depends on |x| (physics.md §2);
+        `axis` (negative) is the axis of `z` that runs over them (the samplers put the neurons
+        last, so that the sum over them is a contiguous reduction).
         """
 
     # --------------------------------------------------------------------------- sampling ---
@@ -143,7 +164,7 @@ def network_outputs(
     n, d = net.width, net.d_in
 
     def one(g):
-        r = jax.random.normal(jax.random.fold_in(key, g), (n * (d + 2) + 1,), xs.dtype)
+        r = standard_normals(jax.random.fold_in(key, g), n * (d + 2) + 1, xs.dtype)
         w0 = r[: n * d].reshape(n, d) * (net.sigma_w / math.sqrt(d))
         b0 = r[n * d : n * (d + 1)] * net.sigma_b
         w1 = r[n * (d + 1) : n * (d + 2)] * (net.sigma_w / math.sqrt(n))
@@ -232,7 +253,7 @@ class ErfNet(AbstractNet):
 
     name: ClassVar[str] = "erf"
 
-    def phi(self, z, xs):
+    def phi(self, z, xs, *, axis=-1):
         return jax.scipy.special.erf(z)
 
     def activation_fn(self, z):
@@ -251,7 +272,7 @@ class ReLUNet(AbstractNet):
     sigma_b: float = eqx.field(static=True, kw_only=True, default=0.0)
     name: ClassVar[str] = "relu"
 
-    def phi(self, z, xs):
+    def phi(self, z, xs, *, axis=-1):
         return jax.nn.relu(z)
 
     def activation_fn(self, z):
@@ -270,9 +291,9 @@ class GaussNet(AbstractNet):
 
     name: ClassVar[str] = "gauss"
 
-    def phi(self, z, xs):
+    def phi(self, z, xs, *, axis=-1):
         sxx = self.sigma_b**2 + self.sigma_w**2 * jnp.sum(xs * xs, axis=-1) / self.d_in
-        return jnp.exp(z - sxx)
+        return jnp.exp(z - sxx.reshape(sxx.shape + (1,) * (-1 - axis)))
 
     def kernel_w(self, x, y):
         return _gauss_kernel(self, jnp.asarray(x), jnp.asarray(y))
@@ -315,7 +336,7 @@ class GenericNet(AbstractNet):
         fn = _ACTIVATIONS[self.activation] if isinstance(self.activation, str) else self.activation
         return fn(z)
 
-    def phi(self, z, xs):
+    def phi(self, z, xs, *, axis=-1):
         return self.activation_fn(z)
 
     def kernel_w(self, x, y):

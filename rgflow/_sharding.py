@@ -58,34 +58,54 @@ def _mesh(devices: tuple) -> Mesh:
 
 
 def shard_blocks(block_fn, devices) -> callable:
-    """Wrap `block_fn(xs, key, start, count) -> pytree of arrays` to run one block per device.
+    """Wrap `block_fn(xs, key, start, count) -> pytree of arrays` to run blocks on devices.
 
-    The returned function takes `xs`, `key` and `(D,)` host arrays `starts`, `counts` and returns
-    the pytree with a leading `(D,)` axis, as host NumPy arrays, in device order. Every device
-    runs the same per-block program, so a block's numbers do not depend on D.
+    The returned function takes `xs`, `key` and host arrays `starts`, `counts` of shape `(D·K,)`
+    (K >= 1 blocks per device; device j runs entries jK … jK + K − 1 one after the other inside a
+    single dispatch) and returns the pytree with a leading `(D·K,)` axis, as host NumPy arrays,
+    in that order. Every block runs the same per-block program, so a block's numbers depend
+    neither on D nor on K.
     """
     mesh = _mesh(tuple(devices))
     spec = P(AXIS)
 
-    def per_device(xs, key, starts, counts):
-        out = block_fn(xs, key, starts[0], counts[0])
-        return jax.tree.map(lambda a: a[None], out)
-
-    mapped = jax.jit(
-        jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(), spec, spec), out_specs=spec,
-                      check_vma=False)
-    )
     sharding = NamedSharding(mesh, spec)
     replicated = NamedSharding(mesh, P())
 
+    @functools.cache
+    def mapped(impl):
+        def per_device(xs, key_data, starts, counts):
+            key = jax.random.wrap_key_data(key_data, impl=impl)
+            return jax.lax.map(lambda sc: block_fn(xs, key, sc[0], sc[1]), (starts, counts))
+
+        return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(), spec, spec),
+                                     out_specs=spec, check_vma=False))
+
     def run(xs, key, starts, counts):
         # every process passes the same xs, key, starts, counts: place them as global arrays
-        xs, key = jax.device_put((xs, key), replicated)
+        # (the key as its raw data: a typed key cannot be built from host callbacks)
+        xs = jax.tree.map(lambda a: _global(np.asarray(a), replicated), xs)
+        key_data = _global(np.asarray(jax.random.key_data(key)), replicated)
         starts = _global(np.asarray(starts, np.uint32), sharding)
         counts = _global(np.asarray(counts, np.uint32), sharding)
-        return jax.tree.map(_to_host, mapped(xs, key, starts, counts))
+        out = mapped(str(jax.random.key_impl(key)))(xs, key_data, starts, counts)
+        return jax.tree.map(_to_host, out)
 
     return run
+
+
+def blocks_per_device(n_blocks: int, n_dev: int, incremental: bool) -> int:
+    """Blocks each device runs per dispatch (a *round*): one when the caller wants to act
+    between blocks (checkpointing, a progress bar), otherwise all of them in a single dispatch
+    (the per-dispatch overhead, ~1 ms, otherwise dominates small runs)."""
+    return 1 if incremental else -(-n_blocks // n_dev)
+
+
+def padded(values: np.ndarray, size: int) -> np.ndarray:
+    """`values` followed by zeros up to `size` (idle block slots: count 0, no work)."""
+    out = np.zeros(size, dtype=np.int64)
+    out[: values.size] = values
+    return out
 
 
 def _global(host: np.ndarray, sharding: NamedSharding) -> jax.Array:

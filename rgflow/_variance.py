@@ -50,9 +50,16 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._ensemble import BlockSums, _check_dtype, _ordered_sum, _run_blocks, mean_and_stderr
-from ._nets import AbstractNet
-from ._sharding import resolve_devices, shard_blocks
+from ._ensemble import (
+    BlockSums,
+    _check_dtype,
+    _ordered_sum,
+    _preactivations,
+    _run_blocks,
+    mean_and_stderr,
+)
+from ._nets import AbstractNet, standard_normals
+from ._sharding import blocks_per_device, padded, resolve_devices, shard_blocks
 from ._tuples import n_tuples, sorted_tuples, splits, to_full, wick_sum
 from ._validate import check_inputs, check_positive_int
 
@@ -238,15 +245,13 @@ def _conditional_block_fn(net, batch: int, n_batches: int, dtype):
         def body(carry, step):
             g1, g2, g3 = carry
             local = step * batch + offsets
-            r = jax.vmap(lambda g: jax.random.normal(jax.random.fold_in(key, g), (n * (d + 1),),
-                                                     dtype))(start + local)
+            r = jax.vmap(lambda g: standard_normals(jax.random.fold_in(key, g), n * (d + 1),
+                                                    dtype))(start + local)
             w0 = r[:, : n * d].reshape(-1, n, d) * (net.sigma_w / math.sqrt(d))
             b0 = r[:, n * d:] * net.sigma_b
-            z = w0[:, :, None, 0] * xs_c[None, None, :, 0]
-            for k in range(1, d):
-                z = z + w0[:, :, None, k] * xs_c[None, None, :, k]
-            phi = net.phi(z + b0[:, :, None], xs_c).astype(jnp.float64)  # (B, N, P)
-            sig = scale * jnp.sum(phi[:, :, ia] * phi[:, :, ib], axis=1)  # (B, T2)
+            z = _preactivations(w0, b0, xs_c)  # (B, P, N)
+            phi = net.phi(z, xs_c, axis=-2).astype(jnp.float64)
+            sig = scale * jnp.sum(phi[:, ia] * phi[:, ib], axis=-1)  # (B, T2)
             dev = jnp.where((local < count)[:, None], sig - kw_pairs, 0.0)
             q = dev[:, qa] * dev[:, qb]
             return (g1 + jnp.sum(dev, axis=0), g2 + dev.T @ dev, g3 + dev.T @ q), None
@@ -363,12 +368,10 @@ def measure_conditional(
     fn = _conditional_round_fn(net, batch_size, n_batches, dtype_name, devs)
     inputs = (jnp.asarray(xs), jnp.asarray(kw))
     out = {k: [] for k in (1, 2, 3)}
-    n_dev = len(devs)
-    for first in range(0, n_blocks, n_dev):
-        blocks = np.arange(first, min(first + n_dev, n_blocks))
-        pad = n_dev - blocks.size
-        res = fn(inputs, key, np.concatenate([starts[blocks], np.zeros(pad, np.int64)]),
-                 np.concatenate([counts[blocks], np.zeros(pad, np.int64)]))
+    size = len(devs) * blocks_per_device(n_blocks, len(devs), False)
+    for first in range(0, n_blocks, size):
+        blocks = np.arange(first, min(first + size, n_blocks))
+        res = fn(inputs, key, padded(starts[blocks], size), padded(counts[blocks], size))
         for k in out:
             out[k].append(res[k][: blocks.size])
     return ConditionalEstimate(

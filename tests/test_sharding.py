@@ -74,3 +74,50 @@ def test_devices_argument_validation(key):
         rgflow.measure(net, xs, 10, key=key, n_blocks=2, dtype="int32")
     m = rgflow.measure(net, xs, 10, key=key, n_blocks=2, devices=jax.devices()[:1])
     assert m.n_nets == 10
+
+
+WORKER = textwrap.dedent(
+    """
+    import sys
+    import jax
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    pid, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=2,
+                               process_id=pid)
+    import numpy as np
+    import rgflow
+    assert jax.process_count() == 2 and len(jax.devices()) == 4, jax.devices()
+    m = rgflow.measure(rgflow.ErfNet(width=5), rgflow.hms_inputs("erf", 1), 3000,
+                       key=jax.random.key(3), n_blocks=7)
+    np.savez(out, m6=m.moment(6), s6=m.moment_stderr(6), c6=m.connected(6),
+             e6=m.connected_stderr(6))
+    jax.distributed.shutdown()
+    """
+)
+
+
+def test_two_processes_match_one_process(tmp_path):
+    # The multi-host path (README, rgflow/_sharding.py): two processes with two CPU devices each
+    # form one 4-device mesh through jax.distributed (gloo collectives on CPU); both processes
+    # return the numbers of a plain single-device run, bit for bit (7 blocks: one idle slot).
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               JAX_PLATFORMS="cpu")
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(i), str(port),
+                               str(tmp_path / f"p{i}.npz")], env=env, stderr=subprocess.PIPE,
+                              text=True) for i in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    m = rgflow.measure(rgflow.ErfNet(width=5), rgflow.hms_inputs("erf", 1), 3000,
+                       key=jax.random.key(3), n_blocks=7, devices=1)
+    for i in range(2):
+        with np.load(tmp_path / f"p{i}.npz") as got:
+            np.testing.assert_array_equal(got["m6"], m.moment(6))
+            np.testing.assert_array_equal(got["s6"], m.moment_stderr(6))
+            np.testing.assert_array_equal(got["c6"], m.connected(6))
+            np.testing.assert_array_equal(got["e6"], m.connected_stderr(6))
