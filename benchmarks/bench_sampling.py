@@ -63,9 +63,12 @@ def throughput(net_name: str, width: int, n_nets: int, dtype: str = "float64",
     net = rgflow.make_net(net_name, width=width)
     key = jax.random.key(1)
     rgflow.measure(net, xs, n_nets, key=key, dtype=dtype, orders=orders)  # compile
-    t0 = time.perf_counter()
-    rgflow.measure(net, xs, n_nets, key=key, dtype=dtype, orders=orders).moment(2).block_until_ready()
-    t_measure = time.perf_counter() - t0
+    t_measure = float("inf")
+    for _ in range(3):  # best of three (the machine may be shared)
+        t0 = time.perf_counter()
+        m = rgflow.measure(net, xs, n_nets, key=key, dtype=dtype, orders=orders)
+        m.moment(2).block_until_ready()
+        t_measure = min(t_measure, time.perf_counter() - t0)
     # the bare activation on the same number of elements, in blocks of the same working size
     elems = n_nets * width * xs.shape[0]
     chunk = 2**22

@@ -2,8 +2,9 @@
 
 `rgflow.measure` cuts an ensemble into `n_blocks` contiguous blocks of networks. Each block is an
 independent, deterministic computation (network g draws from `fold_in(key, g)`), so blocks are the
-natural unit of parallelism: a *round* runs D blocks at once, one per device, through
-`jax.shard_map` over a one-axis mesh. A block's sums do not depend on which device computed it or
+natural unit of parallelism: a *round* runs D·K blocks in one dispatch, K consecutive blocks per
+device, through `jax.shard_map` over a one-axis mesh (K = 1 when the caller checkpoints between
+rounds, else all blocks in one round). A block's sums do not depend on which device computed it or
 on how many devices there are, so a run on D devices gives the same numbers as a run on one.
 
 **Single host, several devices.** Nothing to do: all `jax.devices()` are used. On CPU, several
@@ -12,7 +13,8 @@ host devices can be forced (one per core is sensible) with
     XLA_FLAGS=--xla_force_host_platform_device_count=4 python ...   # before jax is imported
 
 **Several hosts.** Start every process with `jax.distributed.initialize(...)` (coordinator
-address, number of processes, process id; automatic on Cloud TPU and SLURM), then call
+address, number of processes, process id; automatic on Cloud TPU and SLURM; on CPU select gloo
+collectives, `jax_cpu_collectives_implementation="gloo"`), then call
 `rgflow.measure` with the same arguments in every process. The mesh spans `jax.devices()` (all
 processes' devices), each process feeds the blocks of its own devices, and the block sums are
 gathered to every process with `multihost_utils.process_allgather`, so every process returns the
