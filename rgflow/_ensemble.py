@@ -45,7 +45,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ._nets import AbstractNet, standard_normals
 from ._sharding import blocks_per_device, padded, resolve_devices, shard_blocks
 from ._tuples import n_tuples, prefix_index, sorted_tuples, splits, to_full, wick_sum
-from ._validate import check_inputs, check_orders, check_positive_int
+from ._validate import check_ensemble, check_inputs, check_orders, check_positive_int
 
 _ORDERS = (2, 4, 6)
 
@@ -455,10 +455,7 @@ def measure(
     if not isinstance(net, AbstractNet):
         raise TypeError(f"`net` must be an rgflow network, got {net!r}.")
     xs = check_inputs(xs, net.d_in)
-    n_nets = check_positive_int("n_nets", n_nets, minimum=2)
-    n_blocks = check_positive_int("n_blocks", n_blocks, minimum=2)
-    if n_blocks > n_nets:
-        raise ValueError(f"`n_blocks` must be <= n_nets = {n_nets}, got {n_blocks}.")
+    n_nets, n_blocks = check_ensemble("n_nets", n_nets, n_blocks)
     orders = _check_orders(orders)
     dtype_name = _check_dtype(dtype)
     devs = tuple(resolve_devices(devices))

@@ -68,3 +68,14 @@ def check_orders(orders, allowed) -> tuple[int, ...]:
     if not orders or any(o not in allowed for o in orders):
         raise ValueError(f"`orders` must be a non-empty subset of {allowed}, got {orders!r}.")
     return orders
+
+
+def check_ensemble(name: str, n, n_blocks, *, minimum: int = 2, per_block: int = 1):
+    """Validate an ensemble size `n` (>= `minimum`) and a jackknife block count (>= 2, each block
+    holding at least `per_block` items). **Returns:** `(n, n_blocks)` as ints."""
+    n = check_positive_int(name, n, minimum=minimum)
+    n_blocks = check_positive_int("n_blocks", n_blocks, minimum=2)
+    if n_blocks > n // per_block:
+        limit = f"{name} = {n}" if per_block == 1 else f"{name} / {per_block} = {n // per_block}"
+        raise ValueError(f"`n_blocks` must be <= {limit}, got {n_blocks}.")
+    return n, n_blocks

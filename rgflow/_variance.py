@@ -61,7 +61,7 @@ from ._ensemble import (
 from ._nets import AbstractNet, standard_normals
 from ._sharding import blocks_per_device, padded, resolve_devices, shard_blocks
 from ._tuples import n_tuples, sorted_tuples, splits, to_full, wick_sum
-from ._validate import check_inputs, check_positive_int
+from ._validate import check_ensemble, check_inputs, check_positive_int
 
 _ORDERS = (2, 4, 6)
 
@@ -188,10 +188,7 @@ def measure_neurons(
     from ._ensemble import _check_orders
 
     xs = _check_net_inputs(net, xs)
-    n_neurons = check_positive_int("n_neurons", n_neurons, minimum=3)
-    n_blocks = check_positive_int("n_blocks", n_blocks, minimum=2)
-    if n_blocks > n_neurons // 3:
-        raise ValueError(f"`n_blocks` must be <= n_neurons / 3 = {n_neurons // 3}, got {n_blocks}.")
+    n_neurons, n_blocks = check_ensemble("n_neurons", n_neurons, n_blocks, minimum=3, per_block=3)
     orders = _check_orders(orders)
     dtype_name = _check_dtype(dtype)
     devs = tuple(resolve_devices(devices))
@@ -347,10 +344,7 @@ def measure_conditional(
     """Rao–Blackwellised measurement of G2, G4_c, G6_c at `net.width` from `n_nets` networks'
     hidden layers (W0, b0 only; network g draws N(d_in + 1) normals from `fold_in(key, g)`)."""
     xs = _check_net_inputs(net, xs)
-    n_nets = check_positive_int("n_nets", n_nets, minimum=2)
-    n_blocks = check_positive_int("n_blocks", n_blocks, minimum=2)
-    if n_blocks > n_nets:
-        raise ValueError(f"`n_blocks` must be <= n_nets = {n_nets}, got {n_blocks}.")
+    n_nets, n_blocks = check_ensemble("n_nets", n_nets, n_blocks)
     dtype_name = _check_dtype(dtype)
     devs = tuple(resolve_devices(devices))
     from ._ensemble import _block_layout
