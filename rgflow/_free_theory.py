@@ -24,6 +24,24 @@ from ._plotting import NET_LABELS, figure, save_figure
 HMS_WIDTHS = (2, 3, 4, 5, 10, 20, 50, 100, 500, 1000)
 
 
+def add_sweep_arguments(parser) -> None:
+    """The width-sweep options of the figure scripts (`--net --width --widths --d-in --source
+    --n-nets`); read the widths back with `sweep_widths`."""
+    parser.add_argument("--net", choices=("erf", "relu", "gauss"), default="erf")
+    parser.add_argument("--width", type=int, default=None,
+                        help="a single extra width to include in the sweep (optional)")
+    parser.add_argument("--widths", default=",".join(map(str, HMS_WIDTHS)))
+    parser.add_argument("--d-in", type=int, default=1)
+    parser.add_argument("--source", choices=("exact", "mc"), default="exact")
+    parser.add_argument("--n-nets", type=int, default=50_000,
+                        help="networks per width (source=mc)")
+
+
+def sweep_widths(args) -> list[int]:
+    """The sorted widths of `--widths` plus the optional `--width`."""
+    return sorted({int(w) for w in args.widths.split(",")} | ({args.width} if args.width else set()))
+
+
 def loglog_slope(widths, values, mask=None):
     """Least-squares slope of log(values) against log(widths) (None if < 2 usable points)."""
     widths, values = np.asarray(widths, float), np.asarray(values, float)

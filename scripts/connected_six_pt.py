@@ -9,23 +9,17 @@ from pathlib import Path
 
 import rgflow  # noqa: F401  (enables float64)
 from rgflow._connected_six import connected_six_scaling, plot_connected_six
-from rgflow._free_theory import HMS_WIDTHS
+from rgflow._free_theory import add_sweep_arguments, sweep_widths
 from rgflow._io import save_json
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--net", choices=("erf", "relu", "gauss"), default="erf")
-    p.add_argument("--width", type=int, default=None,
-                   help="a single extra width to include in the sweep (optional)")
-    p.add_argument("--widths", default=",".join(map(str, HMS_WIDTHS)))
-    p.add_argument("--d-in", type=int, default=1)
-    p.add_argument("--source", choices=("exact", "mc"), default="exact")
-    p.add_argument("--n-nets", type=int, default=50_000, help="networks per width (source=mc)")
+    add_sweep_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="figures")
     a = p.parse_args(argv)
-    widths = sorted({int(w) for w in a.widths.split(",")} | ({a.width} if a.width else set()))
+    widths = sweep_widths(a)
     res = connected_six_scaling(a.net, d_in=a.d_in, widths=widths, source=a.source,
                                 n_nets=a.n_nets, seed=a.seed, progress=a.source == "mc")
     stem = Path(a.out) / f"connected_six_pt_{a.net}_d{a.d_in}"
