@@ -61,6 +61,19 @@ def _scalar_coupling(name: str, value) -> jax.Array:
     return arr
 
 
+def _real_leaf(p) -> jax.Array:
+    """A coupling-parameter leaf as float64: complex refused, concrete NaN/inf refused."""
+    if isinstance(p, bool) or jnp.iscomplexobj(p):
+        raise TypeError(f"`params` leaves must be real numbers or arrays, got {p!r}.")
+    try:
+        arr = jnp.asarray(p, dtype=jnp.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"`params` leaves must be real numbers or arrays, got {p!r}.") from e
+    if not isinstance(arr, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(arr))):
+        raise ValueError(f"`params` must be finite, got a leaf containing NaN or inf: {p!r}.")
+    return arr
+
+
 class AbstractInteraction(eqx.Module):
     """An interaction term of the action (physics.md §3, §6).
 
@@ -217,7 +230,7 @@ class NonlocalQuartic(AbstractInteraction):
             raise TypeError(f"`fn` must be a callable fn(params, y1, y2, y3, y4), got {fn!r}.")
         if isinstance(d_in, bool) or not isinstance(d_in, (int, np.integer)) or d_in < 1:
             raise ValueError(f"`d_in` must be an integer >= 1, got {d_in!r}.")
-        params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, dtype=jnp.float64), params)
+        params = jax.tree_util.tree_map(_real_leaf, params)
         y = jnp.zeros((int(d_in),))
         try:
             out = jax.eval_shape(fn, params, y, y, y, y)
@@ -227,6 +240,17 @@ class NonlocalQuartic(AbstractInteraction):
             ) from e
         if getattr(out, "shape", None) != ():
             raise ValueError(f"`fn` must return a scalar, got shape {getattr(out, 'shape', None)}.")
+        if not any(isinstance(p, jax.core.Tracer) for p in jax.tree_util.tree_leaves(params)):
+            # one concrete trial at the origin and at a generic point (checked once, here)
+            trial = jnp.linspace(-0.7, 0.6, 4 * int(d_in)).reshape(4, int(d_in))
+            for ys in (jnp.zeros((4, int(d_in))), trial):
+                value = np.asarray(fn(params, *ys))
+                if np.iscomplexobj(value) or not np.isfinite(value):
+                    raise ValueError(
+                        f"`fn(params, y1, y2, y3, y4)` is not a finite real number at "
+                        f"y = {np.asarray(ys).tolist()} (got {value}); the coupling function "
+                        "must be finite on the integration region."
+                    )
         self.fn = fn
         self.params = params
         self.d_in = int(d_in)
@@ -335,9 +359,13 @@ class Action(eqx.Module):
         """A copy of the action with its couplings replaced by the vector `flat`."""
         params, static = eqx.partition(self.interactions, eqx.is_inexact_array)
         ref, unravel = jax.flatten_util.ravel_pytree(params)
-        flat = jnp.asarray(flat)
+        if jnp.iscomplexobj(flat):
+            raise TypeError("`flat` must be real, got a complex array.")
+        flat = jnp.asarray(flat, dtype=ref.dtype if ref.size else jnp.float64)
         if flat.shape != ref.shape:
             raise ValueError(f"`flat` must have shape {ref.shape}, got {flat.shape}.")
+        if not isinstance(flat, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(flat))):
+            raise ValueError(f"`flat` must be finite, got {np.asarray(flat).tolist()}.")
         return eqx.tree_at(lambda a: a.interactions, self, eqx.combine(unravel(flat), static))
 
 

@@ -42,10 +42,18 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._nets import AbstractNet, standard_normals
+from ._nets import AbstractNet, check_network_indices, standard_normals
 from ._sharding import blocks_per_device, padded, resolve_devices, shard_blocks
 from ._tuples import n_tuples, prefix_index, sorted_tuples, splits, to_full, wick_sum
-from ._validate import check_ensemble, check_inputs, check_orders, check_positive_int
+from ._validate import (
+    check_ensemble,
+    check_inputs,
+    check_key,
+    check_memory,
+    check_orders,
+    check_positive_int,
+    key_identity,
+)
 
 _ORDERS = (2, 4, 6)
 
@@ -454,11 +462,15 @@ def measure(
     """
     if not isinstance(net, AbstractNet):
         raise TypeError(f"`net` must be an rgflow network, got {net!r}.")
+    key = check_key(key)
     xs = check_inputs(xs, net.d_in)
     n_nets, n_blocks = check_ensemble("n_nets", n_nets, n_blocks)
+    check_network_indices(n_nets)
     orders = _check_orders(orders)
     dtype_name = _check_dtype(dtype)
     devs = tuple(resolve_devices(devices))
+    check_memory(8.0 * net.width * (net.d_in + 2 + 2 * xs.shape[0]),
+                 f"one network of width {net.width}", devices=devs)
     max_order = max(orders)
     accumulated = tuple(n for n in _ORDERS if n <= max_order)
     config = dict(net=net, xs=xs, n_nets=n_nets, n_blocks=n_blocks, key=key, orders=accumulated)
@@ -522,6 +534,7 @@ def measure_widths(
 
     **Returns:** a dict width → `Measurement`.
     """
+    key = check_key(key)
     widths = [check_positive_int("widths", w) for w in widths]
     if not widths:
         raise ValueError("`widths` must contain at least one width.")

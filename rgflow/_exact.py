@@ -22,7 +22,7 @@ from jaxtyping import Array, Float
 from ._nets import AbstractNet
 from ._neuron import neuron_moments
 from ._tuples import sorted_tuples, splits, to_full, wick_sum
-from ._validate import check_inputs, check_order
+from ._validate import check_finite_output, check_inputs, check_order
 
 _GP_ORDERS = (2, 4, 6, 8)
 _EXACT_ORDERS = (2, 4, 6)
@@ -35,6 +35,10 @@ def _check_net(net) -> AbstractNet:
 
 
 def _output(values, n_points: int, order: int, full: bool):
+    values = check_finite_output(
+        values, f"the exact {order}-point result",
+        "it overflows float64 for these inputs, σ_W or σ_b (e.g. Gauss-net moments grow like "
+        "exp(n² S_xx / 2)); use smaller |x| or σ")
     return to_full(values, n_points, order) if full else values
 
 

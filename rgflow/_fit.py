@@ -482,6 +482,20 @@ def _linear_start(model, y, lc_inv):
 # ---------------------------------------------------------------------------- power law ---
 
 
+def _check_1d(name: str, value, *, finite: bool = True) -> np.ndarray:
+    if np.iscomplexobj(value):
+        raise TypeError(f"`{name}` must be real, got a complex array.")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"`{name}` must be a 1-d sequence of real numbers, got {value!r}.") from e
+    if arr.ndim != 1:
+        raise ValueError(f"`{name}` must be 1-d, got shape {arr.shape}.")
+    if finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` must be finite, got {arr.tolist()}.")
+    return arr
+
+
 def power_law(widths, values, stderr=None, *, min_snr: float = 2.0) -> dict:
     """Fit |g(N)| = c N^p by (weighted) least squares of ln|g| against ln N.
 
@@ -492,10 +506,24 @@ def power_law(widths, values, stderr=None, *, min_snr: float = 2.0) -> dict:
     rounding-level).
 
     **Returns:** dict with `exponent`, `exponent_err`, `ci95` (two-sided, Student t),
-    `amplitude`, `chi2_dof`, `n_used`, `used` (bool per width). Values None if < 2 points used.
+    `amplitude`, `chi2_dof`, `n_used`, `used` (bool per width), `dof` (points used − 2).
+    Values None if < 2 points used. With exactly 2 points and no `stderr` (dof = 0) the exponent
+    is determined exactly by them and there is no error estimate: `exponent_err`, `ci95` and
+    `chi2_dof` are None (not NaN).
     """
-    n = np.asarray(widths, dtype=np.float64)
-    v = np.asarray(values, dtype=np.float64)
+    n = _check_1d("widths", widths)
+    v = _check_1d("values", values, finite=False)
+    if v.shape != n.shape:
+        raise ValueError(f"`values` must have the shape of `widths` {n.shape}, got {v.shape}.")
+    if np.any(n <= 0):
+        raise ValueError(f"`widths` must be positive, got {n.tolist()}.")
+    if stderr is not None:
+        se_in = _check_1d("stderr", stderr, finite=False)
+        if se_in.shape != n.shape:
+            raise ValueError(f"`stderr` must have the shape of `widths` {n.shape}, got {se_in.shape}.")
+    if isinstance(min_snr, bool) or not isinstance(min_snr, (int, float)) or not (
+            math.isfinite(min_snr) and min_snr >= 0):
+        raise ValueError(f"`min_snr` must be a finite number >= 0, got {min_snr!r}.")
     ok = np.isfinite(v) & (v != 0)
     sign = np.sign(np.sum(np.sign(v[ok]))) or 1.0
     ok &= np.sign(v) == sign
@@ -505,7 +533,8 @@ def power_law(widths, values, stderr=None, *, min_snr: float = 2.0) -> dict:
         with np.errstate(divide="ignore", invalid="ignore"):
             ok &= np.isfinite(se) & (se > 0) & (np.abs(v) >= min_snr * se)
     out = {"exponent": None, "exponent_err": None, "ci95": None, "amplitude": None,
-           "chi2_dof": None, "n_used": int(ok.sum()), "used": ok.tolist()}
+           "chi2_dof": None, "n_used": int(ok.sum()), "used": ok.tolist(),
+           "dof": max(int(ok.sum()) - 2, 0)}
     if ok.sum() < 2:
         return out
     x, z = np.log(n[ok]), np.log(np.abs(v[ok]))
@@ -524,6 +553,9 @@ def power_law(widths, values, stderr=None, *, min_snr: float = 2.0) -> dict:
     else:
         chi2_dof = chi2 / dof if dof > 0 else None
         err = math.sqrt(1.0 / sxx) * math.sqrt(max(1.0, chi2_dof or 1.0))
+    if se is None and dof == 0:
+        out.update(exponent=float(p), amplitude=float(sign * math.exp(c)))
+        return out  # two points fix the line exactly: no error estimate (not NaN)
     q = scipy.stats.t.ppf(0.975, max(dof, 1)) if se is None else 1.959963984540054
     out.update(exponent=float(p), exponent_err=float(err), ci95=[float(p - q * err), float(p + q * err)],
                amplitude=float(sign * math.exp(c)), chi2_dof=chi2_dof)

@@ -38,7 +38,7 @@ from ._ensemble import Measurement, connected_from_moments
 from ._exact import exact_connected
 from ._fit import QuadraticModel
 from ._tuples import n_tuples
-from ._validate import check_orders
+from ._validate import check_key, check_orders
 
 __all__ = [
     "DEFAULT_CUTOFF",
@@ -262,7 +262,7 @@ def bootstrap_replicates(measurement: Measurement, orders=(4,), n_boot: int = 20
     """
     orders = _check_orders(orders)
     m = measurement
-    key = jax.random.key(0) if key is None else key
+    key = jax.random.key(0) if key is None else check_key(key)
     b = m.block_counts.shape[0]
     idx = jax.random.randint(key, (n_boot, b), 0, b)
     counts = jnp.asarray(m.block_counts, dtype=jnp.float64)
@@ -287,6 +287,8 @@ def mc_data(measurement: Measurement, orders=(4,), *, covariance: str = "shrink"
     """
     if not isinstance(measurement, Measurement):
         raise TypeError(f"`measurement` must be a rgflow.Measurement, got {measurement!r}.")
+    if key is not None:
+        key = check_key(key)
     orders = _check_orders(orders)
     need = [n for n in (2, 4, 6) if n <= max(orders)]
     if any(n not in measurement.block_sums for n in need):

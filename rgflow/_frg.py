@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from typing import Literal
 
 import diffrax
@@ -42,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from ._validate import check_positive_int
+from ._validate import check_positive_int, check_real_array
 
 LPA_NU_D3 = 0.649561773880
 LPA_OMEGA_D3 = 0.655745939193
@@ -76,9 +77,10 @@ def _series_inv(q, n):
     return r
 
 
-def _check_d(d) -> float:
-    if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 < d <= 6:
-        raise ValueError(f"`d` must be a real number with 0 < d <= 6, got {d!r}.")
+def _check_d(d, lower: float = 0.0) -> float:
+    """`d` as a float in (lower, 6]; the LPA truncations need d > 2 (ρ̃ = k^{2−d} ρ / v_d)."""
+    if isinstance(d, bool) or not isinstance(d, numbers.Real) or not lower < d <= 6:
+        raise ValueError(f"`d` must be a real number with {lower:g} < d <= 6, got {d!r}.")
     return float(d)
 
 
@@ -114,7 +116,7 @@ class PolynomialLPA(AbstractLPA):
     expansion: Literal["zero", "minimum"] = eqx.field(static=True, default="zero")
 
     def __check_init__(self):
-        _check_d(self.d)
+        _check_d(self.d, lower=2.0)
         check_positive_int("order", self.order, minimum=2 if self.expansion == "minimum" else 1)
         if self.expansion not in ("zero", "minimum"):
             raise ValueError(f"`expansion` must be 'zero' or 'minimum', got {self.expansion!r}.")
@@ -197,9 +199,10 @@ class GridLPA(AbstractLPA):
     rho_max: float = eqx.field(static=True, default=8.0)
 
     def __check_init__(self):
-        _check_d(self.d)
+        _check_d(self.d, lower=2.0)
         check_positive_int("n_points", self.n_points, minimum=8)
-        if not self.rho_max > 0:
+        if isinstance(self.rho_max, bool) or not isinstance(self.rho_max, numbers.Real) or not (
+                math.isfinite(self.rho_max) and self.rho_max > 0):
             raise ValueError(f"`rho_max` must be > 0, got {self.rho_max!r}.")
 
     @property
@@ -264,7 +267,10 @@ def find_fixed_point(lpa: AbstractLPA, guess, *, rtol: float = 1e-12, atol: floa
 
     **Raises:** `ValueError` if Newton does not converge or the residual is not small.
     """
-    guess = jnp.asarray(guess, jnp.float64)
+    if not isinstance(lpa, AbstractLPA):
+        raise TypeError(f"`lpa` must be a PolynomialLPA or GridLPA, got {lpa!r}.")
+    n_g = lpa.n_points if isinstance(lpa, GridLPA) else lpa.order
+    guess = jnp.asarray(check_real_array("guess", guess, shape=(n_g,)))
     sol = optx.root_find(lambda g, _: lpa.beta(g), optx.Newton(rtol=rtol, atol=atol), guess,
                          max_steps=max_steps, throw=False)
     g = sol.value
@@ -354,9 +360,13 @@ def lpa_flow(lpa: AbstractLPA, g0, t1: float, *, n_save: int = 200, rtol: float 
     coupling exceeds `blowup` in magnitude or the denominator 1 + u' + 2ρ̃u'' approaches 0
     (the flow leaves the region where the LPA is defined).
     """
-    g0 = jnp.asarray(g0, jnp.float64)
-    if not np.all(np.isfinite(np.asarray(g0))):
-        raise ValueError("`g0` must be finite.")
+    if not isinstance(lpa, AbstractLPA):
+        raise TypeError(f"`lpa` must be a PolynomialLPA or GridLPA, got {lpa!r}.")
+    n_g = lpa.n_points if isinstance(lpa, GridLPA) else lpa.order
+    g0 = jnp.asarray(check_real_array("g0", g0, shape=(n_g,)))
+    if isinstance(t1, bool) or not isinstance(t1, numbers.Real) or not math.isfinite(t1) or t1 == 0:
+        raise ValueError(f"`t1` must be a finite non-zero real number, got {t1!r}.")
+    n_save = check_positive_int("n_save", n_save, minimum=2)
     ts = jnp.linspace(0.0, t1, n_save)
 
     def cond(t, y, args, **kw):

@@ -20,7 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._validate import check_positive_int, check_sigma
+from ._validate import (
+    check_finite_output,
+    check_key,
+    check_memory,
+    check_points,
+    check_positive_int,
+    check_sigma,
+)
 
 _ACTIVATIONS: dict[str, Callable] = {
     "erf": jax.scipy.special.erf,
@@ -90,12 +97,24 @@ class AbstractNet(eqx.Module):
     # ----------------------------------------------------------------------------- theory ---
     def covariance(self, x: Float[Array, "P d"], y: Float[Array, "Q d"]) -> Float[Array, "P Q"]:
         """Pre-activation covariance S(x, y) = σ_b² + σ_W² x·y / d_in (physics.md §2)."""
-        x, y = jnp.asarray(x), jnp.asarray(y)
-        return self.sigma_b**2 + self.sigma_w**2 * (x @ y.T) / self.d_in
+        x, y = self._points(x, y)
+        out = self.sigma_b**2 + self.sigma_w**2 * (x @ y.T) / self.d_in
+        return self._finite(out, "the covariance S(x, y)")
+
+    def _points(self, x, y):
+        """`x`, `y` validated as real finite `(P, d_in)`, `(Q, d_in)` float64 arrays."""
+        return check_points("x", x, self.d_in), check_points("y", y, self.d_in)
+
+    def _finite(self, out, what: str):
+        """Refuse a non-finite theory result (overflow of σ_W, |x| or the activation)."""
+        return check_finite_output(
+            out, f"{what} of {type(self).__name__}(sigma_w={self.sigma_w}, sigma_b={self.sigma_b})",
+            "the inputs or σ_W are too large (overflow), or the activation yields NaN/inf there",
+        )
 
     def feature_vectors(self, xs) -> np.ndarray:
         """Rows v_a with v_a·v_b = S(x_a, x_b): z_a = v_a·u, u ~ N(0, I_{d_in+1})."""
-        xs = np.asarray(xs, dtype=np.float64)
+        xs = np.asarray(check_points("xs", xs, self.d_in))
         bias = np.full((xs.shape[0], 1), self.sigma_b)
         return np.concatenate([self.sigma_w * xs / math.sqrt(self.d_in), bias], axis=1)
 
@@ -106,7 +125,7 @@ class AbstractNet(eqx.Module):
 
         **Returns:** the `(P, Q)` kernel matrix (float64, differentiable in `x` and `y`).
         """
-        return self.sigma_b**2 + self.kernel_w(x, y)
+        return self._finite(self.sigma_b**2 + self.kernel_w(x, y), "the kernel K(x, y)")
 
     @abc.abstractmethod
     def kernel_w(self, x: Float[Array, "P d"], y: Float[Array, "Q d"]) -> Float[Array, "P Q"]:
@@ -149,8 +168,26 @@ class AbstractNet(eqx.Module):
         **Returns:** an array of shape `(n_nets, P)`, `f_g(x_a)`.
         """
         n_nets = check_positive_int("n_nets", n_nets)
+        start = check_positive_int("start", start, minimum=0)
+        check_network_indices(start + n_nets)
+        key = check_key(key)
+        xs = check_points("xs", xs, self.d_in)
+        per_net = self.width * (self.d_in + 2 + 2 * xs.shape[0]) + 1
+        check_memory(8.0 * n_nets * per_net, f"sampling {n_nets} networks of width {self.width}",
+                     hint="sample fewer networks per call (use `start` to continue the ensemble)")
         index = start + jnp.arange(n_nets, dtype=jnp.uint32)
-        return network_outputs(self, jnp.asarray(xs, jnp.float64), key, index)
+        out = network_outputs(self, xs, key, index)
+        return self._finite(out, "the sampled network outputs")
+
+
+def check_network_indices(end: int) -> None:
+    """Networks are indexed modulo 2³² (`fold_in(key, g)`); refuse ensembles that would wrap
+    around and silently reuse networks."""
+    if end > 2**32:
+        raise ValueError(
+            f"network indices must stay below 2**32 (start + n_nets = {end}): beyond that "
+            "fold_in(key, g) repeats networks; split the ensemble over several keys."
+        )
 
 
 def network_outputs(
@@ -260,7 +297,7 @@ class ErfNet(AbstractNet):
         return jax.scipy.special.erf(z)
 
     def kernel_w(self, x, y):
-        return _erf_kernel(self, jnp.asarray(x), jnp.asarray(y))
+        return self._finite(_erf_kernel(self, *self._points(x, y)), "the kernel K_W(x, y)")
 
 
 class ReLUNet(AbstractNet):
@@ -279,7 +316,7 @@ class ReLUNet(AbstractNet):
         return jax.nn.relu(z)
 
     def kernel_w(self, x, y):
-        return _relu_kernel(self, jnp.asarray(x), jnp.asarray(y))
+        return self._finite(_relu_kernel(self, *self._points(x, y)), "the kernel K_W(x, y)")
 
 
 class GaussNet(AbstractNet):
@@ -296,7 +333,7 @@ class GaussNet(AbstractNet):
         return jnp.exp(z - sxx.reshape(sxx.shape + (1,) * (-1 - axis)))
 
     def kernel_w(self, x, y):
-        return _gauss_kernel(self, jnp.asarray(x), jnp.asarray(y))
+        return self._finite(_gauss_kernel(self, *self._points(x, y)), "the kernel K_W(x, y)")
 
 
 class GenericNet(AbstractNet):
@@ -325,6 +362,8 @@ class GenericNet(AbstractNet):
                 )
         elif not callable(self.activation):
             raise TypeError(f"`activation` must be a string or a callable, got {self.activation!r}.")
+        else:
+            _check_activation(self.activation)
 
     @property
     def activation_name(self) -> str:
@@ -340,7 +379,32 @@ class GenericNet(AbstractNet):
         return self.activation_fn(z)
 
     def kernel_w(self, x, y):
-        return _gh_kernel(self, jnp.asarray(x), jnp.asarray(y))
+        return self._finite(_gh_kernel(self, *self._points(x, y)), "the kernel K_W(x, y)")
+
+
+def _check_activation(fn) -> None:
+    """Evaluate a user activation on a grid of pre-activations z ∈ [−10, 10] (where the kernel
+    quadrature and the sampler evaluate it): it must accept a float64 array, act elementwise
+    (same shape out) and return finite real values."""
+    z = np.linspace(-10.0, 10.0, 201)
+    try:
+        with jax.ensure_compile_time_eval():
+            out = np.asarray(fn(jnp.asarray(z)))
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(f"`activation` failed on a float64 array of pre-activations: {e}") from e
+    if out.shape != z.shape:
+        raise ValueError(
+            f"`activation` must act elementwise: a float64 array of shape {z.shape} gave shape "
+            f"{out.shape}."
+        )
+    if np.iscomplexobj(out):
+        raise ValueError("`activation` must return real values, got a complex array.")
+    bad = ~np.isfinite(out)
+    if np.any(bad):
+        raise ValueError(
+            f"`activation` yields NaN or inf at z = {z[bad][0]:g} (checked on z in [-10, 10]); "
+            "the kernel and the sampler need it finite on the whole real line."
+        )
 
 
 _NET_CLASSES = {"erf": ErfNet, "relu": ReLUNet, "gauss": GaussNet}

@@ -28,7 +28,21 @@ def sorted_tuples(n_points: int, order: int) -> np.ndarray:
 
     **Returns:** an int array of shape `(C(P+n−1, n), n)` in lexicographic order.
     """
-    return _sorted_tuples(int(n_points), int(order))
+    n_points, order = _check_sizes(n_points, order)
+    return _sorted_tuples(n_points, order)
+
+
+def _check_sizes(n_points, order) -> tuple[int, int]:
+    from ._validate import check_positive_int
+
+    n_points = check_positive_int("n_points", n_points)
+    order = check_positive_int("order", order)
+    if math.comb(n_points + order - 1, order) > 10**8:
+        raise ValueError(
+            f"{math.comb(n_points + order - 1, order):.3g} sorted tuples (n_points = {n_points}, "
+            f"order = {order}) are too many to hold (limit 1e8)."
+        )
+    return n_points, order
 
 
 def n_tuples(n_points: int, order: int) -> int:
@@ -50,13 +64,38 @@ def _full_index(n_points: int, order: int) -> np.ndarray:
 
 
 def to_full(values, n_points: int, order: int):
-    """Expand values on the sorted tuples (last axis) to the full symmetric `(..., P, ..., P)`."""
-    idx = _full_index(int(n_points), int(order))
+    """Expand values on the sorted tuples (last axis) to the full symmetric `(..., P, ..., P)`.
+
+    `values` must have `n_tuples(n_points, order)` entries along its last axis.
+    """
+    n_points, order = _check_sizes(n_points, order)
+    shape = getattr(values, "shape", None)
+    if shape is None:
+        values = np.asarray(values)
+        shape = values.shape
+    expected = n_tuples(n_points, order)
+    if len(shape) < 1 or shape[-1] != expected:
+        raise ValueError(
+            f"`values` must have n_tuples(n_points={n_points}, order={order}) = {expected} "
+            f"entries along its last axis, got shape {tuple(shape)}."
+        )
+    if n_points**order > 10**8:
+        raise ValueError(f"the full array ({n_points},)*{order} is too large to hold.")
+    idx = _full_index(n_points, order)
     return values[..., idx]
 
 
 def from_full(array, order: int):
     """Restrict a full symmetric array `(..., P, ..., P)` to its sorted tuples."""
+    from ._validate import check_positive_int
+
+    order = check_positive_int("order", order)
+    shape = tuple(getattr(array, "shape", np.shape(array)))
+    if len(shape) < order or len(set(shape[len(shape) - order:])) != 1:
+        raise ValueError(
+            f"`array` must end in {order} equal axes (..., P, ..., P), got shape {shape}."
+        )
+    array = array if hasattr(array, "reshape") else np.asarray(array)
     n_points = array.shape[-1]
     t = sorted_tuples(n_points, order)
     lead = array.shape[: array.ndim - order]

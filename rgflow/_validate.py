@@ -27,14 +27,20 @@ def check_sigma(name: str, value) -> float:
     value = float(value)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"`{name}` must be a finite real number >= 0, got {value}.")
+    if value > 1e150:
+        raise ValueError(f"`{name}` = {value:g} is too large: its square overflows float64 "
+                         "(use a value <= 1e150).")
     return value
 
 
 def check_inputs(xs, d_in: int, *, name: str = "xs") -> np.ndarray:
     """Return the input points as a float64 array of shape `(P, d_in)`, or raise.
 
-    A 1-d array is accepted only when `d_in == 1` (it is read as `P` scalar inputs).
+    A 1-d array is accepted only when `d_in == 1` (it is read as `P` scalar inputs). Complex
+    arrays are refused (not silently truncated to their real part).
     """
+    if np.iscomplexobj(xs):
+        raise TypeError(f"`{name}` must be real, got a complex array; pass the real part explicitly.")
     try:
         arr = np.asarray(xs, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -48,6 +54,21 @@ def check_inputs(xs, d_in: int, *, name: str = "xs") -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` contains NaN or inf; all inputs must be finite.")
     return arr
+
+
+def check_finite_output(value, what: str, hint: str = ""):
+    """Raise a `ValueError` if the concrete result `value` contains NaN or inf; inside
+    `jax.jit`/`jax.grad` (traced `value`), attach the same check with `eqx.error_if`.
+    **Returns:** `value` (possibly wrapped by the traced check)."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    message = f"{what} is not finite (NaN or inf){'; ' + hint if hint else ''}."
+    if is_traced(value):
+        return eqx.error_if(value, ~jnp.all(jnp.isfinite(value)), message)
+    if not np.all(np.isfinite(np.asarray(value))):
+        raise ValueError(message)
+    return value
 
 
 def check_order(name: str, order, allowed) -> int:
@@ -79,3 +100,135 @@ def check_ensemble(name: str, n, n_blocks, *, minimum: int = 2, per_block: int =
         limit = f"{name} = {n}" if per_block == 1 else f"{name} / {per_block} = {n // per_block}"
         raise ValueError(f"`n_blocks` must be <= {limit}, got {n_blocks}.")
     return n, n_blocks
+
+
+def check_key(key, name: str = "key"):
+    """Return `key` if it is a single JAX PRNG key, or raise a `TypeError` naming `name`.
+
+    Accepted: a typed key (`jax.random.key(seed)`, shape `()`) or a legacy raw key
+    (`jax.random.PRNGKey(seed)`, uint32 of shape `(2,)`). Refused: ints, strings, None, float
+    arrays and batches of keys (`jax.random.split(key, n)`: pick one, e.g. `keys[0]`).
+    """
+    import jax
+
+    how = "make one with jax.random.key(seed)"
+    dtype = getattr(key, "dtype", None)
+    shape = getattr(key, "shape", None)
+    if dtype is None or shape is None:
+        raise TypeError(f"`{name}` must be a JAX PRNG key ({how}), got {key!r}.")
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        if shape != ():
+            raise TypeError(
+                f"`{name}` must be a single JAX PRNG key, got a batch of keys of shape {shape}; "
+                f"pass one of them (e.g. `{name}[0]`) or {how}."
+            )
+        return key
+    if np.dtype(dtype) == np.uint32 and tuple(shape) == (2,):
+        return key  # legacy raw key from jax.random.PRNGKey(seed)
+    raise TypeError(
+        f"`{name}` must be a JAX PRNG key ({how}), got an array of dtype {dtype} and shape "
+        f"{tuple(shape)}."
+    )
+
+
+def key_identity(key) -> str:
+    """A short hex digest identifying a (concrete) PRNG key: its implementation and key data."""
+    import hashlib
+
+    import jax
+
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        impl, data = str(jax.random.key_impl(key)), np.asarray(jax.random.key_data(key))
+    else:
+        impl, data = "raw", np.asarray(key)
+    return hashlib.sha256(impl.encode() + data.tobytes()).hexdigest()[:16]
+
+
+def is_traced(x) -> bool:
+    """True if `x` is a JAX tracer (inside jit/grad/vmap), where values cannot be inspected."""
+    import jax
+
+    return isinstance(x, jax.core.Tracer)
+
+
+def check_points(name: str, x, d_in: int):
+    """Validate input points for the low-level methods (`kernel`, `covariance`, `sample`).
+
+    Concrete values must be a real, finite array of shape `(P, d_in)` (1-d accepted for
+    `d_in == 1`) and are returned as a float64 JAX array. Traced values (inside `jax.jit`,
+    `jax.grad`, `jax.vmap`) are checked for dtype and shape only.
+    """
+    import jax.numpy as jnp
+
+    if is_traced(x):
+        if jnp.issubdtype(x.dtype, jnp.complexfloating):
+            raise TypeError(f"`{name}` must be real, got a complex array.")
+        if x.ndim != 2 or x.shape[-1] != d_in:
+            raise ValueError(
+                f"`{name}` must have shape (P, d_in) = (P, {d_in}), got shape {x.shape}."
+            )
+        import equinox as eqx
+
+        x = x.astype(jnp.float64) if not jnp.issubdtype(x.dtype, jnp.floating) else x
+        return eqx.error_if(x, ~jnp.all(jnp.isfinite(x)),
+                            f"`{name}` contains NaN or inf; all inputs must be finite.")
+    if np.iscomplexobj(x) or (hasattr(x, "dtype") and np.issubdtype(np.dtype(x.dtype), np.complexfloating)):
+        raise TypeError(f"`{name}` must be real, got a complex array; pass the real part explicitly.")
+    return jnp.asarray(check_inputs(x, d_in, name=name))
+
+
+def check_real_array(name: str, value, *, shape=None):
+    """Return `value` as a float64 NumPy array, refusing complex, non-numeric, NaN/inf and (when
+    `shape` is given) the wrong shape."""
+    if np.iscomplexobj(value):
+        raise TypeError(f"`{name}` must be real, got a complex array.")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"`{name}` must be a real array, got {value!r}.") from e
+    if shape is not None and arr.shape != tuple(shape):
+        raise ValueError(f"`{name}` must have shape {tuple(shape)}, got shape {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` contains NaN or inf; all entries must be finite.")
+    return arr
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} PiB"  # pragma: no cover
+
+
+def available_memory_bytes(devices=None) -> int | None:
+    """The memory one array may use: the smallest of the physical RAM and the accelerator
+    memory limit of `devices` (default: the first JAX device), or None if unknown."""
+    import os
+
+    import jax
+
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        pass
+    for dev in (devices or jax.devices()[:1]):
+        try:
+            stats = dev.memory_stats()
+        except Exception:  # noqa: BLE001  (CPU devices have no stats)
+            stats = None
+        if stats and stats.get("bytes_limit"):
+            limits.append(int(stats["bytes_limit"]))
+    return min(limits) if limits else None
+
+
+def check_memory(nbytes: float, what: str, *, devices=None, hint: str = "") -> None:
+    """Raise a `ValueError` if `nbytes` (an estimate of the working set of `what`) exceeds the
+    memory available (see `available_memory_bytes`), saying how much would be needed."""
+    limit = available_memory_bytes(devices)
+    if limit is not None and nbytes > limit:
+        raise ValueError(
+            f"{what} would need about {_format_bytes(nbytes)} of memory, more than the "
+            f"{_format_bytes(limit)} available{'; ' + hint if hint else ''}."
+        )

@@ -58,10 +58,10 @@ from ._ensemble import (
     _run_blocks,
     mean_and_stderr,
 )
-from ._nets import AbstractNet, standard_normals
+from ._nets import AbstractNet, check_network_indices, standard_normals
 from ._sharding import blocks_per_device, padded, resolve_devices, shard_blocks
 from ._tuples import n_tuples, sorted_tuples, splits, to_full, wick_sum
-from ._validate import check_ensemble, check_inputs, check_positive_int
+from ._validate import check_ensemble, check_inputs, check_key, check_memory, check_positive_int
 
 _ORDERS = (2, 4, 6)
 
@@ -187,6 +187,7 @@ def measure_neurons(
     """
     from ._ensemble import _check_orders
 
+    key = check_key(key)
     xs = _check_net_inputs(net, xs)
     n_neurons, n_blocks = check_ensemble("n_neurons", n_neurons, n_blocks, minimum=3, per_block=3)
     orders = _check_orders(orders)
@@ -343,10 +344,15 @@ def measure_conditional(
 ) -> ConditionalEstimate:
     """Rao–Blackwellised measurement of G2, G4_c, G6_c at `net.width` from `n_nets` networks'
     hidden layers (W0, b0 only; network g draws N(d_in + 1) normals from `fold_in(key, g)`)."""
+    key = check_key(key)
     xs = _check_net_inputs(net, xs)
     n_nets, n_blocks = check_ensemble("n_nets", n_nets, n_blocks)
+    check_network_indices(n_nets)
     dtype_name = _check_dtype(dtype)
     devs = tuple(resolve_devices(devices))
+    p0 = xs.shape[0]
+    check_memory(8.0 * net.width * (net.d_in + 2 + 3 * p0 + p0 * (p0 + 1) // 2),
+                 f"the hidden layer of one network of width {net.width}", devices=devs)
     from ._ensemble import _block_layout
 
     p = xs.shape[0]
