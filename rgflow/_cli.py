@@ -10,7 +10,86 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__,
+                  pretty_exceptions_enable=False)
+
+# Exit codes: 0 success, 1 runtime or I/O failure, 2 bad input (options, inputs, configuration).
+EXIT_FAILURE, EXIT_USAGE = 1, 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE):
+    """Print one line `Error: ...` to stderr and exit with `code` (never a traceback)."""
+    typer.echo(f"Error: {' '.join(str(message).split())}", err=True)
+    raise typer.Exit(code)
+
+
+def _clean_errors(command):
+    """Run a command so that every failure is a one-line error with a non-zero exit code:
+    bad input (ValueError, TypeError, typer.BadParameter) exits 2, I/O and runtime failures
+    exit 1. Set RGFLOW_DEBUG=1 to see the traceback instead."""
+    import functools
+    import os
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001
+            if os.environ.get("RGFLOW_DEBUG"):
+                raise
+            if isinstance(e, typer.BadParameter):
+                _fail(e.message, EXIT_USAGE)
+            if isinstance(e, (ValueError, TypeError)):
+                _fail(str(e), EXIT_USAGE)
+            if isinstance(e, OSError):
+                _fail(str(e), EXIT_FAILURE)
+            _fail(f"{type(e).__name__}: {e}", EXIT_FAILURE)
+
+    return run
+
+
+def _check_outputs(out: Path, *others: Path | None) -> Path:
+    """Refuse, before any computation, an `--out` that cannot hold the data and its sidecar:
+    a directory, an unwritable place, a name ending in `.json` (the sidecar `OUT.json` would
+    overwrite the data), or one equal to another path of the run (e.g. `--checkpoint`)."""
+    from ._io import check_writable
+
+    out = Path(out)
+    if out.suffix == ".json":
+        _fail(f"--out {out} ends in .json: the JSON sidecar is written to {out.with_suffix('.json')} "
+              "and would overwrite the data; use a .npz name such as "
+              f"{out.with_suffix('.npz')}")
+    sidecar = out.with_suffix(".json")
+    for path in (out, sidecar):
+        try:
+            check_writable(path)
+        except OSError as e:
+            _fail(f"--out: {e}", EXIT_FAILURE)
+    for other in others:
+        if other is not None and Path(other).resolve() in (out.resolve(), sidecar.resolve()):
+            _fail(f"--checkpoint {other} is the output file or its sidecar; use another path")
+    return out
+
+
+def _write_results(out: Path, arrays: dict, sidecar: dict) -> None:
+    """Write the `.npz` and its sidecar, refusing non-finite results (nothing is written)."""
+    import numpy as np
+
+    from ._io import save_json, save_npz
+
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    bad = sorted(k for k, v in arrays.items() if not np.all(np.isfinite(v)))
+    if bad:
+        _fail(f"the results {', '.join(bad)} contain NaN or inf (overflow); nothing was written",
+              EXIT_FAILURE)
+    try:
+        save_npz(out, **arrays)
+        save_json(out.with_suffix(".json"), sidecar)
+    except OSError as e:
+        _fail(f"could not write {out}: {e.strerror or e}", EXIT_FAILURE)
+    typer.echo(f"wrote {out} and {out.with_suffix('.json')}")
 
 
 def _versions() -> dict:
@@ -83,6 +162,7 @@ OrdersOpt = typer.Option("2,4,6", help="comma-separated even orders from 2,4,6")
 
 
 @app.command()
+@_clean_errors
 def measure(
     out: Path = typer.Option(..., help="output .npz file (a .json sidecar is written beside it)"),
     net: str = NetOpt,
@@ -94,39 +174,36 @@ def measure(
     orders: str = OrdersOpt,
     n_nets: int = typer.Option(100_000, "--n-nets", min=2, help="ensemble size"),
     n_blocks: int = typer.Option(32, "--n-blocks", min=2, help="jackknife blocks"),
-    seed: int = typer.Option(0, help="seed of jax.random.key"),
+    seed: int = typer.Option(0, help="seed of jax.random.key (0 <= seed < 2**63)"),
     checkpoint: Path = typer.Option(None, help="checkpoint file: resume an interrupted run"),
     progress: bool = typer.Option(True, help="progress bar"),
 ):
     """Monte Carlo moments and connected correlators with error bars."""
     import jax
-    import numpy as np
 
     from ._ensemble import measure as run_measure
-    from ._io import save_json, save_npz
+    from ._validate import check_seed
 
+    out = _check_outputs(out, checkpoint)
+    seed = check_seed(seed, "--seed")
     model = _build(net, width, d_in, sigma_w, sigma_b)
     xs = _parse_inputs(inputs, net, d_in)
-    try:
-        m = run_measure(model, xs, n_nets, key=jax.random.key(seed), orders=_parse_orders(orders),
-                        n_blocks=n_blocks, progress=progress, checkpoint=checkpoint)
-    except (ValueError, TypeError) as e:
-        raise typer.BadParameter(str(e)) from e
+    m = run_measure(model, xs, n_nets, key=jax.random.key(seed), orders=_parse_orders(orders),
+                    n_blocks=n_blocks, progress=progress, checkpoint=checkpoint)
     arrays = {"xs": m.xs}
     for n in m.orders:
         arrays[f"moment_{n}"] = m.moment(n)
         arrays[f"moment_stderr_{n}"] = m.moment_stderr(n)
         arrays[f"connected_{n}"] = m.connected(n)
         arrays[f"connected_stderr_{n}"] = m.connected_stderr(n)
-    save_npz(out, **{k: np.asarray(v) for k, v in arrays.items()})
-    save_json(out.with_suffix(".json"), _sidecar(
+    _write_results(out, arrays, _sidecar(
         "measure", model, m.xs,
         {"seed": seed, "n_nets": n_nets, "n_blocks": n_blocks, "orders": list(m.orders),
          "arrays": sorted(arrays)}))
-    typer.echo(f"wrote {out} and {out.with_suffix('.json')}")
 
 
 @app.command()
+@_clean_errors
 def exact(
     out: Path = typer.Option(..., help="output .npz file (a .json sidecar is written beside it)"),
     net: str = NetOpt,
@@ -141,25 +218,21 @@ def exact(
     import numpy as np
 
     from ._exact import exact_connected, exact_moment, gp_correlator
-    from ._io import save_json, save_npz
 
+    out = _check_outputs(out)
     model = _build(net, width, d_in, sigma_w, sigma_b)
     xs = _parse_inputs(inputs, net, d_in)
     arrays = {"xs": xs}
-    try:
-        for n in _parse_orders(orders):
-            arrays[f"moment_{n}"] = exact_moment(model, xs, n)
-            arrays[f"connected_{n}"] = exact_connected(model, xs, n)
-            arrays[f"gp_{n}"] = gp_correlator(model, xs, n)
-    except (ValueError, TypeError) as e:
-        raise typer.BadParameter(str(e)) from e
-    save_npz(out, **{k: np.asarray(v) for k, v in arrays.items()})
-    save_json(out.with_suffix(".json"), _sidecar("exact", model, np.asarray(xs),
-                                                 {"arrays": sorted(arrays)}))
-    typer.echo(f"wrote {out} and {out.with_suffix('.json')}")
+    for n in _parse_orders(orders):
+        arrays[f"moment_{n}"] = exact_moment(model, xs, n)
+        arrays[f"connected_{n}"] = exact_connected(model, xs, n)
+        arrays[f"gp_{n}"] = gp_correlator(model, xs, n)
+    _write_results(out, arrays, _sidecar("exact", model, np.asarray(xs),
+                                         {"arrays": sorted(arrays)}))
 
 
 @app.command()
+@_clean_errors
 def reproduce(
     out: Path = typer.Option(Path("figures"), help="output folder for figures and their JSON"),
     quick: bool = typer.Option(False, "--quick", help="embedded quick profile (default)"),

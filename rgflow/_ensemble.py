@@ -119,6 +119,18 @@ class BlockSums(eqx.Module):
     def orders(self) -> tuple[int, ...]:
         return tuple(sorted(self.block_sums))
 
+    def __check_init__(self):
+        # a sampled output or product that overflowed (NaN/inf) must not become a silent NaN
+        # moment: refuse it here, for every kind of block sums (networks, neurons)
+        for n, s in getattr(self, "block_sums", {}).items():
+            if not isinstance(s, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(s))):
+                net = getattr(self, "net", None)
+                raise ValueError(
+                    f"the sampled products of order {n} are not finite (NaN or inf) for {net!r}: "
+                    "the activation or the network outputs overflow float64 at these inputs, "
+                    "σ_W or σ_b; use smaller inputs or σ, or float64 sampling."
+                )
+
     def _check(self, order) -> int:
         if order not in self.block_sums:
             raise ValueError(f"`order` must be one of the measured orders {self.orders}, got {order!r}.")
@@ -139,6 +151,8 @@ class Measurement(BlockSums):
     - `block_counts`: networks per block `(B,)`.
     - `block_sums`: for each even order n, the per-block sums of Π f over sorted tuples `(B, T_n)`.
     - `sum_squares`: for each even order n, the sums of (Π f)² over all networks `(T_n,)`.
+    - `key_ids`: digests of the PRNG keys the networks were drawn from (one per pooled run;
+      empty if unknown); `merge` refuses to pool two measurements drawn from the same key.
     """
 
     net: AbstractNet
@@ -147,6 +161,7 @@ class Measurement(BlockSums):
     block_counts: np.ndarray
     block_sums: dict
     sum_squares: dict
+    key_ids: tuple = eqx.field(static=True, default=())
 
     def _out(self, values, order, full):
         values = jnp.asarray(values)
@@ -193,7 +208,20 @@ class Measurement(BlockSums):
         return self._out(self._connected(order)[1], order, full)
 
     def merge(self, other: Measurement) -> Measurement:
-        """Pool two measurements of the same configuration on disjoint networks."""
+        """Pool two measurements of the same configuration on disjoint networks.
+
+        Refuses two measurements drawn from the same key: their networks g = 0, 1, ... are the
+        same ones (`fold_in(key, g)`), so pooling would count them twice.
+        """
+        if not isinstance(other, Measurement):
+            raise TypeError(f"`other` must be a rgflow.Measurement, got {type(other).__name__}.")
+        shared = set(self.key_ids) & set(other.key_ids)
+        if shared:
+            raise ValueError(
+                "`other` was drawn from the same key as this measurement: the networks "
+                "fold_in(key, g) are the same ones and pooling would count them twice; measure "
+                "the second ensemble with another key (e.g. jax.random.fold_in(key, 1))."
+            )
         if self.net != other.net or not np.array_equal(self.xs, other.xs):
             raise ValueError("`other` must measure the same network and inputs.")
         if set(self.block_sums) != set(other.block_sums):
@@ -207,6 +235,7 @@ class Measurement(BlockSums):
                 n: jnp.concatenate([s, other.block_sums[n]]) for n, s in self.block_sums.items()
             },
             sum_squares={n: s + other.sum_squares[n] for n, s in self.sum_squares.items()},
+            key_ids=tuple(self.key_ids) + tuple(other.key_ids),
         )
 
 
@@ -469,8 +498,11 @@ def measure(
     orders = _check_orders(orders)
     dtype_name = _check_dtype(dtype)
     devs = tuple(resolve_devices(devices))
-    check_memory(8.0 * net.width * (net.d_in + 2 + 2 * xs.shape[0]),
-                 f"one network of width {net.width}", devices=devs)
+    p = xs.shape[0]
+    tuples = sum(n_tuples(p, n) + n_tuples(p, n // 2) ** 2 for n in _ORDERS if n <= max(orders))
+    check_memory(8.0 * (net.width * (net.d_in + 2 + 2 * p) + 4 * n_blocks * tuples),
+                 f"one network of width {net.width} with {p} inputs up to order {max(orders)}",
+                 devices=devs)
     max_order = max(orders)
     accumulated = tuple(n for n in _ORDERS if n <= max_order)
     config = dict(net=net, xs=xs, n_nets=n_nets, n_blocks=n_blocks, key=key, orders=accumulated)
@@ -489,6 +521,7 @@ def measure(
         # per-block squares are kept so that the totals do not depend on how blocks were
         # grouped into rounds (device count) or on where a run was resumed
         sum_squares={n: jnp.asarray(_ordered_sum(squares[n])) for n in accumulated},
+        key_ids=(key_identity(key),),
     )
 
 

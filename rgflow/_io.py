@@ -15,6 +15,8 @@ import numpy as np
 @contextlib.contextmanager
 def _atomic(path: str | os.PathLike, mode: str):
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -27,6 +29,24 @@ def _atomic(path: str | os.PathLike, mode: str):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_writable(path) -> Path:
+    """Refuse, before any work is done, an output path that cannot be written: a directory, or
+    one whose nearest existing parent is not a writable directory. **Raises:** `OSError`."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a directory")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write {path}: {parent} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"cannot write {path}: the file is read-only")
+    return path
 
 
 def save_npz(path, **arrays) -> None:

@@ -97,9 +97,11 @@ class AbstractNet(eqx.Module):
     # ----------------------------------------------------------------------------- theory ---
     def covariance(self, x: Float[Array, "P d"], y: Float[Array, "Q d"]) -> Float[Array, "P Q"]:
         """Pre-activation covariance S(x, y) = σ_b² + σ_W² x·y / d_in (physics.md §2)."""
-        x, y = self._points(x, y)
-        out = self.sigma_b**2 + self.sigma_w**2 * (x @ y.T) / self.d_in
-        return self._finite(out, "the covariance S(x, y)")
+        return self._finite(self._covariance(*self._points(x, y)), "the covariance S(x, y)")
+
+    def _covariance(self, x, y):
+        """`covariance` on validated float64 arrays (used inside the kernels)."""
+        return self.sigma_b**2 + self.sigma_w**2 * (x @ y.T) / self.d_in
 
     def _points(self, x, y):
         """`x`, `y` validated as real finite `(P, d_in)`, `(Q, d_in)` float64 arrays."""
@@ -125,7 +127,7 @@ class AbstractNet(eqx.Module):
 
         **Returns:** the `(P, Q)` kernel matrix (float64, differentiable in `x` and `y`).
         """
-        return self._finite(self.sigma_b**2 + self.kernel_w(x, y), "the kernel K(x, y)")
+        return self.sigma_b**2 + self.kernel_w(x, y)  # kernel_w validates and checks finiteness
 
     @abc.abstractmethod
     def kernel_w(self, x: Float[Array, "P d"], y: Float[Array, "Q d"]) -> Float[Array, "P Q"]:
@@ -216,7 +218,7 @@ def network_outputs(
 
 
 def _erf_kernel(net: AbstractNet, x, y):
-    sxy = net.covariance(x, y)
+    sxy = net._covariance(x, y)
     sxx = net.sigma_b**2 + net.sigma_w**2 * jnp.sum(x * x, axis=-1) / net.d_in
     syy = net.sigma_b**2 + net.sigma_w**2 * jnp.sum(y * y, axis=-1) / net.d_in
     arg = 2 * sxy / jnp.sqrt((1 + 2 * sxx)[:, None] * (1 + 2 * syy)[None, :])
@@ -266,7 +268,7 @@ def _gh_kernel(net: AbstractNet, x, y, n: int = 100):
     """K_W = σ_W² E[φ(z_x)φ(z_y)] by a 2-d product quadrature (physics.md §2)."""
     u, w = _normal_rule(n)
     u, w = jnp.asarray(u), jnp.asarray(w)
-    sxy = net.covariance(x, y)
+    sxy = net._covariance(x, y)
     sxx = net.sigma_b**2 + net.sigma_w**2 * jnp.sum(x * x, axis=-1) / net.d_in
     syy = net.sigma_b**2 + net.sigma_w**2 * jnp.sum(y * y, axis=-1) / net.d_in
     a = jnp.sqrt(sxx)[:, None]  # z_x = a u1
@@ -379,7 +381,11 @@ class GenericNet(AbstractNet):
         return self.activation_fn(z)
 
     def kernel_w(self, x, y):
-        return self._finite(_gh_kernel(self, *self._points(x, y)), "the kernel K_W(x, y)")
+        x, y = self._points(x, y)
+        check_memory(3 * 8.0 * x.shape[0] * y.shape[0] * 100**2,
+                     f"the {x.shape[0]} x {y.shape[0]} quadrature kernel of GenericNet",
+                     hint="evaluate the kernel on fewer points at a time")
+        return self._finite(_gh_kernel(self, x, y), "the kernel K_W(x, y)")
 
 
 def _check_activation(fn) -> None:

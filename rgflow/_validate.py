@@ -20,6 +20,16 @@ def check_positive_int(name: str, value, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_seed(value, name: str = "seed") -> int:
+    """Return `value` as an `int` if it is a valid seed for `jax.random.key` (an integer with
+    0 <= seed < 2**63), or raise naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer with 0 <= seed < 2**63, got {value!r}.")
+    if not 0 <= value < 2**63:
+        raise ValueError(f"`{name}` must be an integer with 0 <= seed < 2**63, got {value}.")
+    return int(value)
+
+
 def check_sigma(name: str, value) -> float:
     """Return `value` as a finite non-negative `float`, or raise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
