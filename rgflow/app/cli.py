@@ -54,7 +54,7 @@ def _check_outputs(out: Path, *others: Path | None) -> Path:
     """Refuse, before any computation, an `--out` that cannot hold the data and its sidecar:
     a directory, an unwritable place, a name ending in `.json` (the sidecar `OUT.json` would
     overwrite the data), or one equal to another path of the run (e.g. `--checkpoint`)."""
-    from ._io import check_writable
+    from .._io import check_writable
 
     out = Path(out)
     if out.suffix == ".json":
@@ -77,7 +77,7 @@ def _write_results(out: Path, arrays: dict, sidecar: dict) -> None:
     """Write the `.npz` and its sidecar, refusing non-finite results (nothing is written)."""
     import numpy as np
 
-    from ._io import save_json, save_npz
+    from .._io import save_json, save_npz
 
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     bad = sorted(k for k, v in arrays.items() if not np.all(np.isfinite(v)))
@@ -97,7 +97,7 @@ def _versions() -> dict:
     import jax
     import numpy
 
-    from . import __version__
+    from .._version import __version__
 
     return {"rgflow": __version__, "jax": jax.__version__, "equinox": equinox.__version__,
             "numpy": numpy.__version__, "python": platform.python_version()}
@@ -106,7 +106,7 @@ def _versions() -> dict:
 def _parse_inputs(inputs: str, net: str, d_in: int):
     import numpy as np
 
-    from ._nets import hms_inputs
+    from .._nets import hms_inputs
 
     if inputs == "hms":
         return hms_inputs(net if net in ("erf", "relu", "gauss") else "erf", d_in)
@@ -128,7 +128,7 @@ def _parse_orders(orders: str) -> tuple[int, ...]:
 
 
 def _build(net: str, width: int, d_in: int, sigma_w: float, sigma_b: float | None):
-    from ._nets import make_net
+    from .._nets import make_net
 
     kw = dict(width=width, d_in=d_in, sigma_w=sigma_w)
     if sigma_b is not None:
@@ -181,8 +181,8 @@ def measure(
     """Monte Carlo moments and connected correlators with error bars."""
     import jax
 
-    from ._ensemble import measure as run_measure
-    from ._validate import check_seed
+    from .._ensemble import measure as run_measure
+    from .._validate import check_seed
 
     out = _check_outputs(out, checkpoint)
     seed = check_seed(seed, "--seed")
@@ -217,7 +217,7 @@ def exact(
     """Exact finite-width moments, connected correlators and GP (Wick) correlators."""
     import numpy as np
 
-    from ._exact import exact_connected, exact_moment, gp_correlator
+    from .._exact import exact_connected, exact_moment, gp_correlator
 
     out = _check_outputs(out)
     model = _build(net, width, d_in, sigma_w, sigma_b)
@@ -241,8 +241,8 @@ def reproduce(
     force: bool = typer.Option(False, help="ignore cached stage results"),
 ):
     """Reproduce every figure from one configuration (cached, resumable)."""
-    from ._reproduce import load_config
-    from ._reproduce import reproduce as run_reproduce
+    from .reproduce import load_config
+    from .reproduce import reproduce as run_reproduce
 
     if quick and full:
         raise typer.BadParameter("choose one of --quick and --full")
