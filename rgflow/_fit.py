@@ -116,7 +116,8 @@ class FitResult(eqx.Module):
 
     **Fields:** `couplings` `(n_g,)`; `stderr` (curvature) `(n_g,)`; `covariance` `(n_g, n_g)`
     (inverse Gauss–Newton Hessian); `bootstrap_stderr` `(n_g,)` (NaN without replicates);
-    `chi2`, `dof`, `chi2_dof`, `p_value`, `aic`, `bic`; `converged`; `n_steps`; `names`; `method`.
+    `chi2`, `dof`, `chi2_dof`, `p_value` (None when dof = 0: an exact solve has no goodness of
+    fit), `aic`, `bic`; `converged`; `n_steps`; `names`; `method`.
     """
 
     couplings: jax.Array
@@ -125,8 +126,8 @@ class FitResult(eqx.Module):
     bootstrap_stderr: jax.Array
     chi2: float
     dof: int
-    chi2_dof: float
-    p_value: float
+    chi2_dof: float | None
+    p_value: float | None
     aic: float
     bic: float
     converged: bool
@@ -219,16 +220,45 @@ def whiten(covariance, n_data: int, *, rcond: float = 1e-13) -> np.ndarray:
 
 
 def _goodness(chi2, n_data, n_g):
+    """χ², dof and the statistics that need dof > 0: with zero degrees of freedom (as many data
+    as couplings: an exact solve) `chi2_dof` and `p_value` are None (not NaN) and `dof` = 0
+    says why."""
     dof = n_data - n_g
     chi2 = float(chi2)
     return dict(
         chi2=chi2,
         dof=int(dof),
-        chi2_dof=chi2 / dof if dof > 0 else float("nan"),
-        p_value=float(scipy.stats.chi2.sf(chi2, dof)) if dof > 0 else float("nan"),
+        chi2_dof=chi2 / dof if dof > 0 else None,
+        p_value=float(scipy.stats.chi2.sf(chi2, dof)) if dof > 0 else None,
         aic=chi2 + 2 * n_g,
         bic=chi2 + n_g * math.log(n_data),
     )
+
+
+def check_identifiable(jw, names, *, rcond: float = 1e-10) -> None:
+    """Refuse a fit whose whitened design (Jacobian) `jw` `(n_data, n_g)` is rank-deficient:
+    some combination of couplings (e.g. two identical operators) is not determined by the data,
+    and any split between them would be arbitrary. Columns are normalised first, so the test is
+    independent of the couplings' units. **Raises:** `ValueError` naming the couplings."""
+    jw = np.asarray(jw, dtype=np.float64)
+    if not np.all(np.isfinite(jw)):
+        raise ValueError("the design matrix of the fit is not finite.")
+    norms = np.linalg.norm(jw, axis=0)
+    zero = [names[i] for i in np.flatnonzero(norms == 0)]
+    if zero:
+        raise ValueError(
+            f"the data do not involve the couplings {zero} (zero columns of the design matrix): "
+            "they cannot be determined; remove them from the model."
+        )
+    _, sv, vt = np.linalg.svd(jw / norms, full_matrices=False)
+    if sv[-1] <= rcond * sv[0]:
+        v = vt[-1]
+        involved = [names[i] for i in np.argsort(-np.abs(v)) if abs(v[i]) > 0.1]
+        raise ValueError(
+            f"the design matrix is rank-deficient (singular values {sv[-1]:.3g} / {sv[0]:.3g} "
+            f"after column scaling): the data do not determine the combination of {involved} "
+            "(e.g. two identical operators). Remove one of them or add data."
+        )
 
 
 def _curvature(jw):
@@ -271,6 +301,7 @@ def _wls(model, data, covariance) -> FitResult:
     lc = whiten(covariance, y.size)
     aw = np.linalg.solve(lc, np.asarray(model.a))
     yw = np.linalg.solve(lc, y)
+    check_identifiable(aw, model.names)
     g, *_ = np.linalg.lstsq(aw, yw, rcond=None)
     chi2 = float(np.sum((yw - aw @ g) ** 2))
     cov = _curvature(aw)
@@ -455,7 +486,9 @@ def fit(
     g = gs[0]
     rw = lc_inv @ (y - np.asarray(model(g)))
     chi2 = float(np.sum(rw**2))
-    cov = _curvature(lc_inv @ np.asarray(model.jacobian(g)))
+    jw = lc_inv @ np.asarray(model.jacobian(g))
+    check_identifiable(jw, model.names)
+    cov = _curvature(jw)
     boot = jnp.std(gs[1:], axis=0, ddof=1) if replicates is not None else jnp.full(n_g, jnp.nan)
     return FitResult(
         couplings=g, stderr=jnp.sqrt(jnp.diag(jnp.asarray(cov))), covariance=jnp.asarray(cov),

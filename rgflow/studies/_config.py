@@ -106,7 +106,8 @@ class choice(Validator):
         self.metavar = "{" + ",".join(map(str, allowed)) + "}"
 
     def __call__(self, key, value):
-        if isinstance(value, bool) or value not in self.allowed:
+        # type-strict: 1.0 (float) or True (bool) is not the integer choice 1
+        if not any(type(value) is type(a) and value == a for a in self.allowed):
             fail(key, f"must be one of {list(self.allowed)}, got {value!r}")
         return value
 
@@ -194,3 +195,5 @@ class optional(Validator):
 
 
 SEED = integer(0, 2**63 - 1)
+# networks are indexed g < 2**32 (fold_in(key, g)); a larger ensemble would repeat networks
+N_NETS = integer(100, 2**32)

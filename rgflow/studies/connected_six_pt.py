@@ -27,7 +27,7 @@ from .._exact import exact_connected
 from .._fit import power_law
 from .._fit_data import jackknife_replicates
 from .._nets import hms_inputs, make_net
-from ._config import NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
+from ._config import N_NETS, NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
 from ._plotting import NET_LABELS, figure, save_figure
 from .free_theory import HMS_WIDTHS
 
@@ -157,7 +157,7 @@ def plot_connected_six(results: dict, path_stem) -> list:
 
 TITLE = "Connected 6-pt function against width (HMS fig. 2)"
 SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice("exact", "mc"),
-          "n_nets": integer(100), "seed": SEED, "widths": int_list(1)}
+          "n_nets": N_NETS, "seed": SEED, "widths": int_list(1)}
 DEFAULTS = {
     "quick": {"nets": list(NETS), "d_in": 1, "source": "exact", "n_nets": 50_000, "seed": 0,
               "widths": list(HMS_WIDTHS)},

@@ -19,7 +19,7 @@ import numpy as np
 from .._ensemble import measure
 from .._exact import exact_moment, gp_correlator
 from .._nets import hms_inputs, make_net
-from ._config import NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
+from ._config import N_NETS, NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
 from ._plotting import NET_LABELS, figure, save_figure
 
 HMS_WIDTHS = (2, 3, 4, 5, 10, 20, 50, 100, 500, 1000)
@@ -128,7 +128,7 @@ def plot_free_theory(results: dict, path_stem) -> list:
 
 TITLE = "Free-theory check (HMS fig. 1)"
 SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "widths": int_list(1),
-          "n_nets": integer(100), "seed": SEED}
+          "n_nets": N_NETS, "seed": SEED}
 DEFAULTS = {
     "quick": {"nets": list(NETS), "d_in": 1, "widths": list(HMS_WIDTHS), "n_nets": 50_000,
               "seed": 0},

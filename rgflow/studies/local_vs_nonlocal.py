@@ -38,6 +38,7 @@ from .._fit import fit, whiten
 from .._fit_data import DEFAULT_CUTOFF, exact_data, mc_data, tree_model
 from .._nets import hms_inputs, make_net
 from ._config import (  # noqa: F401
+    N_NETS,
     NETS,
     SEED,
     boolean,
@@ -273,7 +274,7 @@ def plot_operator_choice(results: dict, path_stem) -> list:
 
 TITLE = "Operator choice: constants vs functions (HMS §3.4)"
 SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice("exact", "mc"),
-          "n_nets": integer(100), "seed": SEED, "width": optional(integer(1)),
+          "n_nets": N_NETS, "seed": SEED, "width": optional(integer(1)),
           "breaking": boolean()}
 HELP = {"breaking": "also measure the finite-N breaking of Gauss-net translation invariance"}
 DEFAULTS = {

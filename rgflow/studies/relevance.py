@@ -24,7 +24,7 @@ import numpy as np
 from .._beta import beta_from_tables, matching_problem, refit
 from .._flow import TableInterpolant, flow
 from .._relevance import coupling_dimensions, field_dimension, relevance
-from ._config import NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
+from ._config import N_NETS, NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
 from ._plotting import NET_LABELS, figure, save_figure
 from .rg_lambda import DEFAULT_WIDTHS, HMS_CUTOFFS, WINDOW_MIN
 
@@ -197,7 +197,7 @@ def plot_relevance(res: dict, path_stem, formats=("png",)) -> list:
 # ----------------------------------------------------------------------- study interface ---
 
 TITLE = "Relevance of λ, λ2, κ, λ_NL (beyond the paper)"
-SCHEMA = {"nets": choice_list(*NETS), "source": choice("exact", "mc"), "n_nets": integer(100),
+SCHEMA = {"nets": choice_list(*NETS), "source": choice("exact", "mc"), "n_nets": N_NETS,
           "seed": SEED}
 DEFAULTS = {
     "quick": {"nets": list(NETS), "source": "exact", "n_nets": 200_000, "seed": 0},

@@ -29,7 +29,7 @@ import numpy as np
 from .._beta import MatchingProblem, matching_problem, refit
 from .._flow import TableInterpolant, flow
 from .._relevance import field_dimension
-from ._config import NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
+from ._config import N_NETS, NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
 from ._plotting import NET_LABELS, figure, save_figure
 
 HMS_CUTOFFS = (7.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 70.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3,
@@ -285,7 +285,7 @@ def plot_rg_lambda(res: dict, path_stem, formats=("png",)) -> list:
 
 TITLE = "λ(Λ): refits, power counting and the diffrax flow (HMS fig. 3)"
 SCHEMA = {"nets": choice_list(*NETS), "d_ins": choice_list(1, 2, 3),
-          "source": choice("exact", "mc"), "n_nets": integer(100), "seed": SEED,
+          "source": choice("exact", "mc"), "n_nets": N_NETS, "seed": SEED,
           "width": optional(integer(1))}
 DEFAULTS = {
     "quick": {"nets": list(NETS), "d_ins": [1, 2, 3], "source": "exact", "n_nets": 200_000,

@@ -15,7 +15,7 @@ from .._integrals import QuadratureOptions, _check_xs, vertex_integrals
 from .._nets import hms_inputs, make_net
 from .._predict import _match_quartic
 from .._tuples import sorted_tuples, splits, to_full
-from ._config import NETS, SEED, choice, choice_list, integer, optional
+from ._config import N_NETS, NETS, SEED, choice, choice_list, integer, optional
 from ._plotting import NET_LABELS, figure, save_figure
 
 __all__ = ["HMS_CUTOFFS", "DEFAULT_WIDTHS", "six_pt_prediction", "six_point_prediction"]
@@ -196,7 +196,7 @@ def plot(res: dict, stem) -> list:
 
 TITLE = "The 6-pt prediction from λ(Λ) (HMS eq. 3.37)"
 SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice("exact", "mc"),
-          "n_nets": integer(100), "seed": SEED, "width": optional(integer(1))}
+          "n_nets": N_NETS, "seed": SEED, "width": optional(integer(1))}
 DEFAULTS = {
     "quick": {"nets": list(NETS), "d_in": 1, "source": "exact", "n_nets": 100_000, "seed": 0,
               "width": None},

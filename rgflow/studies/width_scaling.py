@@ -35,7 +35,7 @@ from .._fit import fit, power_law
 from .._fit_data import DEFAULT_CUTOFF, exact_data, mc_data, tree_model
 from .._nets import hms_inputs, make_net
 from .._tuples import sorted_tuples, splits, to_full
-from ._config import NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
+from ._config import N_NETS, NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
 from ._plotting import NET_LABELS, figure, save_figure
 from .free_theory import HMS_WIDTHS
 
@@ -225,7 +225,7 @@ def plot_width_scaling(results: dict, path_stem) -> list:
 
 TITLE = "Fitted couplings against width: the 1/N story"
 SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice("exact", "mc"),
-          "n_nets": integer(100), "seed": SEED, "widths": int_list(1)}
+          "n_nets": N_NETS, "seed": SEED, "widths": int_list(1)}
 DEFAULTS = {
     "quick": {"nets": list(NETS), "d_in": 1, "source": "exact", "n_nets": 50_000, "seed": 0,
               "widths": list(HMS_WIDTHS)},
