@@ -225,6 +225,10 @@ class FlowSolution(eqx.Module):
     - `result`: the `diffrax.RESULTS` code (successful / event_occurred / ...).
     - `stats`: diffrax's solver statistics (`num_steps`, `num_accepted_steps`,
       `num_rejected_steps`, `max_steps`).
+    - `refit_gap`: max over couplings of |g_flow − g_refit| / |g_refit| at the last cutoff, the
+      drift of the flow from a direct least-squares refit there (None if not checked).
+    - `drifted`: `refit_gap` exceeds the tolerance `refit_rtol` of `flow`: the flowed couplings
+      are not those the matching conditions give, and `succeeded` is False.
     """
 
     cutoffs: jax.Array
@@ -234,10 +238,13 @@ class FlowSolution(eqx.Module):
     names: tuple = eqx.field(static=True)
     result: diffrax.RESULTS
     stats: dict
+    refit_gap: float | None = eqx.field(static=True, default=None)
+    drifted: bool = eqx.field(static=True, default=False)
 
     @property
     def succeeded(self) -> bool:
-        return bool(self.result == diffrax.RESULTS.successful)
+        """The solver finished and the end point agrees with a direct refit (not `drifted`)."""
+        return bool(self.result == diffrax.RESULTS.successful) and not self.drifted
 
     @property
     def event_occurred(self) -> bool:
@@ -302,6 +309,7 @@ def flow(
     segment_width: float = 2.5,
     n_nodes: int = 16,
     refit_cutoffs=None,
+    refit_rtol: float | None = 1e-6,
 ) -> FlowSolution:
     """Flow the couplings of a matching problem in the cutoff with diffrax (physics.md §7).
 
@@ -326,6 +334,13 @@ def flow(
     - `segment_width`, `n_nodes`: the interpolant's t-segments and Chebyshev nodes per segment.
     - `refit_cutoffs`: cutoffs at which refits will be wanted; their tables are computed in the
       same vectorised quadrature call as the interpolation nodes (and cached on `problem`).
+    - `refit_rtol`: drift check. The couplings at the last cutoff are compared with a direct
+      least-squares refit there; a relative gap above `refit_rtol` marks the solution `drifted`
+      (`succeeded` False, the gap in `refit_gap`). The exact-refit flow run towards small Λ
+      amplifies errors by I4(Λ_start)/I4(Λ) (module docstring) and the homogeneous flow
+      (`residual_term=False`) departs from the refits wherever the conditions are not fitted
+      exactly, so neither is trusted without this check. None: no check (e.g. inside
+      `jax.grad`, where it is skipped anyway).
 
     **Returns:** a `FlowSolution`.
     """
@@ -336,7 +351,10 @@ def flow(
     if not (np.all(d > 0) or np.all(d < 0)):
         raise ValueError("`cutoffs` must be strictly monotonic (increasing: UV→IR in input "
                          "space, removing the cutoff; decreasing: back).")
-    for name, v in (("rtol", rtol), ("atol", atol), ("blowup", blowup)):
+    checks = (("rtol", rtol), ("atol", atol), ("blowup", blowup))
+    if refit_rtol is not None:
+        checks += (("refit_rtol", refit_rtol),)
+    for name, v in checks:
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise ValueError(f"`{name}` must be a finite number > 0, got {v!r}.")
     ts = np.log(cut)
@@ -344,8 +362,8 @@ def flow(
     if interpolate:
         tables, rates = build_tables(problem, min(t0, t1), max(t0, t1),
                                      segment_width=segment_width, n_nodes=n_nodes,
-                                     extra_cutoffs=[cut[:1]] + ([] if refit_cutoffs is None
-                                                                else [refit_cutoffs]))
+                                     extra_cutoffs=[cut[:1], cut[-1:]]
+                                     + ([] if refit_cutoffs is None else [refit_cutoffs]))
     else:
         lin, _ = problem.tables(cut)
         check_rank(problem, lin, cut)
@@ -376,7 +394,15 @@ def flow(
         if dims.shape != (m,):
             raise ValueError(f"`dimensions` must have {m} entries, got {dims.shape}.")
         dimless = g * jnp.asarray(cut)[:, None] ** dims[None]
+    gap, drifted = None, False
+    if (refit_rtol is not None and not isinstance(g, jax.core.Tracer)
+            and result == diffrax.RESULTS.successful):
+        g_end = np.asarray(g[-1])
+        g_ref = np.asarray(refit(problem, cut[-1:], check=False)[0])
+        floor = 1e-12 * np.max(np.abs(g_ref)) if np.any(g_ref) else 1e-300
+        gap = float(np.max(np.abs(g_end - g_ref) / np.maximum(np.abs(g_ref), floor)))
+        drifted = not gap <= refit_rtol  # NaN counts as drift
     return FlowSolution(
         cutoffs=jnp.asarray(cut), couplings=g, dimensionless=dimless, dimensions=dims,
-        names=problem.names, result=result, stats=stats,
+        names=problem.names, result=result, stats=stats, refit_gap=gap, drifted=drifted,
     )
