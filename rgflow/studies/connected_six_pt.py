@@ -22,6 +22,7 @@ import warnings
 import jax
 import numpy as np
 
+from .._validate import check_seed
 from .._ensemble import measure
 from .._exact import exact_connected
 from .._fit import power_law
@@ -84,7 +85,7 @@ def connected_six_scaling(
     tau = {n: np.asarray(exact_connected(base, xs, n, full=False)) for n in (4, 6)}
     res = {str(n): {"amplitude": [], "amplitude_err": [], "rms": [], "rms_exact": []}
            for n in (6, 4)}
-    key = jax.random.key(seed)
+    key = jax.random.key(check_seed(seed))
     it = widths
     if progress:
         from tqdm.auto import tqdm
@@ -141,7 +142,8 @@ def plot_connected_six(results: dict, path_stem) -> list:
             ax.plot(n, amp, "o", color=c)
         ax.plot(n, ex, "--", color=c, alpha=0.6)
         s, e = r["slope"], r["slope_err"]
-        lab = f"$G_{order}^c$: slope {s:.4f} ± {e:.1g}" if s is not None else f"$G_{order}^c$"
+        lab = (f"$G_{order}^c$: slope {s:.4f} ± {e:.1g}" if s is not None and e is not None
+               else f"$G_{order}^c$: slope {s:.4f} (2 points)" if s is not None else f"$G_{order}^c$")
         ax.plot([], [], "o", color=c, label=lab)
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+from .._validate import check_seed
 from .._ensemble import measure
 from .._exact import exact_moment, gp_correlator
 from .._nets import hms_inputs, make_net
@@ -58,7 +59,7 @@ def free_theory(
     **Returns:** a JSON-ready dict: per net the widths, `signal`, `background` and `exact` per
     order, and fitted log–log `slopes` (`"2"` is reported with `consistent_with_background`).
     """
-    key = jax.random.key(seed)
+    key = jax.random.key(check_seed(seed))
     out = {"d_in": d_in, "n_nets": n_nets, "seed": seed, "widths": list(widths), "nets": {}}
     for i, name in enumerate(nets):
         xs = hms_inputs(name, d_in)

@@ -32,6 +32,7 @@ import warnings
 import jax
 import numpy as np
 
+from .._validate import check_seed
 from .._ensemble import measure
 from .._exact import exact_connected, exact_moment
 from .._fit import fit, whiten
@@ -140,7 +141,7 @@ def compare_operators(
         )
     xs_train = hms_inputs(net, d_in)
     xs_test = test_scale * xs_train
-    key = jax.random.key(seed)
+    key = jax.random.key(check_seed(seed))
     train = _data(nw, xs_train, source, n_nets, jax.random.fold_in(key, 0), covariance, rel_error)
     test = _data(nw, xs_test, source, n_nets, jax.random.fold_in(key, 1), covariance, rel_error)
     rows = []

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validate import check_seed
 from .._beta import beta_from_tables, matching_problem, refit
 from .._flow import TableInterpolant, flow
 from .._relevance import coupling_dimensions, field_dimension, relevance
@@ -89,7 +90,7 @@ def relevance_study(
         err = None
         w = {n: np.full(v.size, 1.0 / np.mean(v**2)) for n, v in t.items()}
     elif source == "mc":
-        m = measure(net, xs, n_nets, key=jax.random.key(seed), orders=(2, 4, 6))
+        m = measure(net, xs, n_nets, key=jax.random.key(check_seed(seed)), orders=(2, 4, 6))
         t = {n: np.asarray(m.connected(n, full=False)) for n in (4, 6)}
         err = {n: np.asarray(m.connected_stderr(n, full=False)) for n in (4, 6)}
         w = {n: 1.0 / err[n] ** 2 / np.mean(1.0 / err[n] ** 2) for n in (4, 6)}

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validate import check_seed
 from .._beta import MatchingProblem, matching_problem, refit
 from .._flow import TableInterpolant, flow
 from .._relevance import field_dimension
@@ -127,7 +128,7 @@ def rg_lambda(
     if source == "exact":
         dg4, err = dg4_exact, None
     else:
-        m = measure(net, xs, n_nets, key=jax.random.key(seed), orders=(2, 4))
+        m = measure(net, xs, n_nets, key=jax.random.key(check_seed(seed)), orders=(2, 4))
         dg4 = np.asarray(m.connected(4, full=False))
         err = np.asarray(m.connected_stderr(4, full=False))
     full = lambda_problem(net, xs, dg4, stderr=err)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validate import check_seed
 from .._exact import exact_connected, exact_moment, gp_correlator
 from .._integrals import QuadratureOptions, _check_xs, vertex_integrals
 from .._nets import hms_inputs, make_net
@@ -142,7 +143,7 @@ def six_pt_prediction(
     else:
         from .._ensemble import measure  # noqa: PLC0415
 
-        m = measure(model, xs, int(n_nets), key=jax.random.key(seed), orders=(2, 4, 6))
+        m = measure(model, xs, int(n_nets), key=jax.random.key(check_seed(seed)), orders=(2, 4, 6))
         g4 = m.moment(4, full=False)
         g6 = m.moment(6, full=False)
         weights = 1.0 / jnp.asarray(m.moment_stderr(4, full=False)) ** 2

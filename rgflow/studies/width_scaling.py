@@ -30,6 +30,7 @@ import warnings
 import jax
 import numpy as np
 
+from .._validate import check_seed
 from .._ensemble import measure
 from .._fit import fit, power_law
 from .._fit_data import DEFAULT_CUTOFF, exact_data, mc_data, tree_model
@@ -112,7 +113,7 @@ def width_scaling(
     m4 = tree_model(Action(base, (LocalCoupling(4),)), xs, (4,), cutoff)
     m46 = tree_model(Action(base, (LocalCoupling(4), LocalCoupling(6))), xs, (4, 6), cutoff)
     k_full = np.asarray(base.kernel(xs, xs))
-    key = jax.random.key(seed)
+    key = jax.random.key(check_seed(seed))
     rows = {k: [] for k in ("lambda", "lambda_err", "kappa", "kappa_err", "lambda4",
                             "lambda4_err", "lambda4_wls", "chi2_dof", "chi2_dof_4", "converged",
                             "n_steps")}
@@ -195,7 +196,8 @@ def plot_width_scaling(results: dict, path_stem) -> list:
         if p is not None:
             err = results[f"{name}_exponent_err"]
             ax.plot(n, np.abs(a) * n**p, "-", color=c, alpha=0.7,
-                    label=f"$|{sym}| \\propto N^{{{p:.4f} \\pm {err:.1g}}}$")
+                    label=(f"$|{sym}| \\propto N^{{{p:.4f} \\pm {err:.1g}}}$" if err is not None
+                           else f"$|{sym}| \\propto N^{{{p:.4f}}}$ (2 points, no error)"))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("width $N$")
