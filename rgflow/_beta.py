@@ -50,6 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._tuples import sorted_tuples
+from ._validate import check_inputs, check_real_array
 
 __all__ = [
     "MatchingProblem",
@@ -303,17 +304,21 @@ def matching_problem(
         raise TypeError(f"`action` must be an rgflow Action, got {action!r}.")
     if not targets:
         raise ValueError("`targets` must give at least one order (4 and/or 6).")
-    xs = np.asarray(xs, dtype=np.float64)
-    if xs.ndim == 1:
-        xs = xs[:, None]
+    xs = check_inputs(xs, action.free.d_in)
     p = xs.shape[0]
     m = len(action.coupling_names)
+    for name, table in (("targets", targets), ("weights", weights), ("stderr", stderr)):
+        if table is not None and not isinstance(table, Mapping):
+            raise TypeError(f"`{name}` must be a dict {{order: values}}, got {type(table).__name__}.")
+        for order in (table or {}):
+            if order not in (4, 6):
+                raise ValueError(f"`{name}` orders must be 4 or 6, got {order!r}.")
     blocks, tgt, wts, errs, cnames = [], [], [], [], []
     nonlinear = False
     for order in sorted(targets):
         if order not in (4, 6):
             raise ValueError(f"matching orders must be 4 or 6, got {order!r}.")
-        t = np.asarray(targets[order], dtype=np.float64).reshape(-1)
+        t = check_real_array(f"targets[{order}]", targets[order]).reshape(-1)
         n_t = len(sorted_tuples(p, order))
         if t.shape != (n_t,):
             raise ValueError(
@@ -339,12 +344,18 @@ def matching_problem(
         sub, idx = _sub_action(action, keep)
         blocks.append((order, sub, idx, bool(exchange and order == 6)))
         tgt.append(t)
-        w = np.ones(n_t) if not weights or order not in weights else np.asarray(weights[order], np.float64).reshape(-1)
+        w = np.ones(n_t) if not weights or order not in weights else check_real_array(
+            f"weights[{order}]", weights[order]).reshape(-1)
         if w.shape != (n_t,):
             raise ValueError(f"`weights[{order}]` must have shape ({n_t},), got {w.shape}.")
+        if np.any(w < 0) or not np.any(w > 0):
+            raise ValueError(f"`weights[{order}]` must be >= 0 and not all zero.")
         wts.append(w)
         if stderr and order in stderr:
-            errs.append(np.asarray(stderr[order], np.float64).reshape(-1))
+            e = check_real_array(f"stderr[{order}]", stderr[order]).reshape(-1)
+            if e.shape != (n_t,) or np.any(e < 0):
+                raise ValueError(f"`stderr[{order}]` must be {n_t} values >= 0, got shape {e.shape}.")
+            errs.append(e)
         else:
             errs.append(np.zeros(n_t) if stderr else None)
         cnames += _tuple_names(order, p)

@@ -307,6 +307,8 @@ class ConditionalEstimate(eqx.Module):
     kernel_w: np.ndarray
     block_sums: dict
 
+    __check_init__ = BlockSums.__check_init__  # refuse non-finite (overflowed) sums
+
     @property
     def n_points(self) -> int:
         return self.xs.shape[0]

@@ -14,6 +14,7 @@ import pytest
 
 import rgflow
 from rgflow._actions import Action, BilocalQuartic, LocalCoupling, NonlocalQuartic, PolynomialQuartic
+from rgflow._beta import matching_problem
 from rgflow._checkpoint import fingerprint
 from rgflow._fit import QuadraticModel, fit, power_law
 from rgflow._fit_data import bootstrap_replicates, mc_data
@@ -67,6 +68,12 @@ NON_FINITE = {
     "exp-net sample overflow": (lambda: rgflow.GenericNet(width=3, activation="exp").sample(
         [[900.0]], 8, key=KEY), ValueError, "not finite"),
     "exp-net measure overflow": (lambda: rgflow.measure(
+        rgflow.GenericNet(width=3, activation="exp"), [[900.0]], 8, key=KEY, n_blocks=2),
+        ValueError, "not finite"),
+    "exp-net neurons overflow": (lambda: rgflow.measure_neurons(
+        rgflow.GenericNet(width=3, activation="exp"), [[900.0]], 12, key=KEY, n_blocks=2),
+        ValueError, "not finite"),
+    "exp-net conditional overflow": (lambda: rgflow.measure_conditional(
         rgflow.GenericNet(width=3, activation="exp"), [[900.0]], 8, key=KEY, n_blocks=2),
         ValueError, "not finite"),
     # couplings: NaN / inf / complex at construction and through with_flat_couplings
@@ -142,6 +149,9 @@ def test_typed_and_legacy_keys_are_accepted():
 # ----------------------------------------------------------- class 4: shapes and domains ---
 
 X2 = np.ones((3, 2))
+_HX = rgflow.hms_inputs("erf")
+_DG = np.asarray(rgflow.exact_connected(rgflow.ErfNet(width=5), _HX, 4, full=False))
+_A4 = Action(rgflow.ErfNet(width=5), [LocalCoupling(4)])
 SHAPES = {
     "kernel x d_in": (lambda: ERF.kernel(X2, X), "`x` must have shape"),
     "kernel y d_in": (lambda: ERF.kernel(X, X2), "`y` must have shape"),
@@ -171,6 +181,14 @@ SHAPES = {
                                          float("nan")), "`t1`"),
     "fixed point guess shape": (lambda: find_fixed_point(PolynomialLPA(d=3.0, order=2), [0.1]),
                                 "`guess`"),
+    "matching targets NaN": (lambda: matching_problem(_A4, _HX, {4: _DG * np.nan}),
+                             "`targets\\[4\\]`"),
+    "matching targets length": (lambda: matching_problem(_A4, _HX, {4: _DG[:5]}), "`targets"),
+    "matching weights negative": (lambda: matching_problem(_A4, _HX, {4: _DG},
+                                                           {4: -np.ones(_DG.size)}), "`weights"),
+    "matching stderr shape": (lambda: matching_problem(_A4, _HX, {4: _DG},
+                                                       stderr={4: np.ones(3)}), "`stderr"),
+    "matching xs d_in": (lambda: matching_problem(_A4, np.ones((6, 2)), {4: _DG}), "`xs`"),
     "sample index wrap": (lambda: ERF.sample(X, 4, key=KEY, start=2**32 - 2), "2\\*\\*32"),
     # memory: say how much would be needed instead of an allocator error
     "measure huge width": (lambda: rgflow.measure(rgflow.ErfNet(width=10**11), X, 8, key=KEY,
