@@ -226,7 +226,8 @@ class FlowSolution(eqx.Module):
     - `stats`: diffrax's solver statistics (`num_steps`, `num_accepted_steps`,
       `num_rejected_steps`, `max_steps`).
     - `refit_gap`: max over couplings of |g_flow − g_refit| / |g_refit| at the last cutoff, the
-      drift of the flow from a direct least-squares refit there (None if not checked).
+      drift of the flow from a direct least-squares refit there (None if not checked: the check
+      was disabled, the solver failed, or the flow started off the matching solution).
     - `drifted`: `refit_gap` exceeds the tolerance `refit_rtol` of `flow`: the flowed couplings
       are not those the matching conditions give, and `succeeded` is False.
     """
@@ -292,6 +293,13 @@ def _solve(tables, y0, scale, rates, t0, t1, ts, target, weights, determines, so
     return g, sol.result, sol.stats
 
 
+def _relative_gap(g, g_ref) -> float:
+    """max_a |g_a − g_ref_a| / |g_ref_a| (floored at 1e-12 max|g_ref| for vanishing couplings)."""
+    g_ref = np.asarray(g_ref)
+    floor = 1e-12 * np.max(np.abs(g_ref)) if np.any(g_ref) else 1e-300
+    return float(np.max(np.abs(np.asarray(g) - g_ref) / np.maximum(np.abs(g_ref), floor)))
+
+
 def flow(
     problem: MatchingProblem,
     cutoffs,
@@ -334,8 +342,9 @@ def flow(
     - `segment_width`, `n_nodes`: the interpolant's t-segments and Chebyshev nodes per segment.
     - `refit_cutoffs`: cutoffs at which refits will be wanted; their tables are computed in the
       same vectorised quadrature call as the interpolation nodes (and cached on `problem`).
-    - `refit_rtol`: drift check. The couplings at the last cutoff are compared with a direct
-      least-squares refit there; a relative gap above `refit_rtol` marks the solution `drifted`
+    - `refit_rtol`: drift check. For a flow that starts on the matching solution (the default
+      `g0`, or a `g0` within `refit_rtol` of the refit at Λ0), the couplings at the last cutoff
+      are compared with a direct least-squares refit there; a relative gap above `refit_rtol` marks the solution `drifted`
       (`succeeded` False, the gap in `refit_gap`). The exact-refit flow run towards small Λ
       amplifies errors by I4(Λ_start)/I4(Λ) (module docstring) and the homogeneous flow
       (`residual_term=False`) departs from the refits wherever the conditions are not fitted
@@ -397,11 +406,11 @@ def flow(
     gap, drifted = None, False
     if (refit_rtol is not None and not isinstance(g, jax.core.Tracer)
             and result == diffrax.RESULTS.successful):
-        g_end = np.asarray(g[-1])
-        g_ref = np.asarray(refit(problem, cut[-1:], check=False)[0])
-        floor = 1e-12 * np.max(np.abs(g_ref)) if np.any(g_ref) else 1e-300
-        gap = float(np.max(np.abs(g_end - g_ref) / np.maximum(np.abs(g_ref), floor)))
-        drifted = not gap <= refit_rtol  # NaN counts as drift
+        # only a flow that starts on the matching solution must stay on it: one started off it
+        # (a user `g0` away from the refit at Λ0) is not compared
+        if _relative_gap(np.asarray(g[0]), refit(problem, cut[:1], check=False)[0]) <= refit_rtol:
+            gap = _relative_gap(np.asarray(g[-1]), refit(problem, cut[-1:], check=False)[0])
+            drifted = not gap <= refit_rtol  # NaN counts as drift
     return FlowSolution(
         cutoffs=jnp.asarray(cut), couplings=g, dimensionless=dimless, dimensions=dims,
         names=problem.names, result=result, stats=stats, refit_gap=gap, drifted=drifted,
