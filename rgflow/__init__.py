@@ -76,6 +76,9 @@ from ._predict import design_matrix as design_matrix
 from ._predict import fit_couplings as fit_couplings
 from ._predict import match_quartic as match_quartic
 from ._predict import six_point_prediction as six_point_prediction
+from ._projection import QuarticProjection as QuarticProjection
+from ._projection import hms_quartic_bases as hms_quartic_bases
+from ._projection import project_quartic as project_quartic
 from ._relevance import classify as classify
 from ._relevance import coupling_dimensions as coupling_dimensions
 from ._relevance import field_dimension as field_dimension

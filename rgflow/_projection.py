@@ -58,6 +58,7 @@ class QuarticProjection(eqx.Module):
     - `fraction`: 1 − ‖residual‖²/‖quartic‖² in the whitened metric, in [0, 1].
     - `quartic` `(P,)*4`: the projected tensor Σ_j g_j B_j (unwhitened, in f).
     - `cutoff`: Λ of the vertex integrals.
+    - `metric`: "whitened" or "correlator" (see `project_quartic`).
     """
 
     couplings: jnp.ndarray
@@ -65,6 +66,7 @@ class QuarticProjection(eqx.Module):
     fraction: float = eqx.field(static=True)
     quartic: jnp.ndarray
     cutoff: float = eqx.field(static=True)
+    metric: str = eqx.field(static=True, default="whitened")
 
 
 def _sqrt_and_inv_sqrt(k):
@@ -87,7 +89,7 @@ def basis_tensors(basis: Action, xs, *, cutoff: float = DEFAULT_CUTOFF):
 
 
 def project_quartic(action: EdgeworthAction, basis: Action, xs, *,
-                    cutoff: float = DEFAULT_CUTOFF) -> QuarticProjection:
+                    cutoff: float = DEFAULT_CUTOFF, metric: str = "whitened") -> QuarticProjection:
     """Project the quartic of `action` onto the operator basis `basis` (module docstring).
 
     **Arguments:**
@@ -98,6 +100,10 @@ def project_quartic(action: EdgeworthAction, basis: Action, xs, *,
       `hms_quartic_bases(net)`.
     - `xs`: the inputs `(P, d_in)` the action lives on.
     - `cutoff`: Λ of the vertex integrals (physics.md §6).
+    - `metric`: `"whitened"` (default; legs contracted with K^{1/2}: the quartic of the
+      standardised modes) or `"correlator"` (legs contracted with K: the plain Euclidean norm of
+      the connected 4-pt function −24 Λ(K·, …) = G4_c, i.e. HMS's unweighted fit metric, which
+      is dominated by the largest kernel modes).
 
     **Returns:** a `QuarticProjection`.
     """
@@ -108,9 +114,15 @@ def project_quartic(action: EdgeworthAction, basis: Action, xs, *,
     if cols.shape[1] != p:
         raise ValueError(f"`xs` has {cols.shape[1]} inputs but `action` lives on {p}.")
     half, inv_half = _sqrt_and_inv_sqrt(action.kernel)
-    target = np.asarray(_legs(jnp.asarray(action.quartic), jnp.asarray(half)))
-    tilde = np.stack([-np.asarray(_legs(jnp.asarray(c), jnp.asarray(inv_half))) / 24.0
-                      for c in cols])
+    if metric == "whitened":
+        target = np.asarray(_legs(jnp.asarray(action.quartic), jnp.asarray(half)))
+        tilde = np.stack([-np.asarray(_legs(jnp.asarray(c), jnp.asarray(inv_half))) / 24.0
+                          for c in cols])
+    elif metric == "correlator":
+        target = np.asarray(_legs(jnp.asarray(action.quartic), jnp.asarray(half @ half)))
+        tilde = -cols / 24.0
+    else:
+        raise ValueError(f"`metric` must be 'whitened' or 'correlator', got {metric!r}.")
     design = tilde.reshape(tilde.shape[0], -1).T  # (P⁴, n)
     y = target.ravel()
     scale = np.linalg.norm(design, axis=0)
@@ -125,4 +137,4 @@ def project_quartic(action: EdgeworthAction, basis: Action, xs, *,
     amputated = np.asarray(_legs(jnp.asarray(np.tensordot(g, cols, 1)),
                                  jnp.asarray(inv_half @ inv_half))) * (-1.0 / 24.0)
     return QuarticProjection(couplings=jnp.asarray(g), names=tuple(names), fraction=fraction,
-                             quartic=jnp.asarray(amputated), cutoff=float(cutoff))
+                             quartic=jnp.asarray(amputated), cutoff=float(cutoff), metric=metric)
