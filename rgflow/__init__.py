@@ -78,6 +78,7 @@ from ._predict import match_quartic as match_quartic
 from ._predict import six_point_prediction as six_point_prediction
 from ._projection import QuarticProjection as QuarticProjection
 from ._projection import hms_quartic_bases as hms_quartic_bases
+from ._projection import project_hms_bases as project_hms_bases
 from ._projection import project_quartic as project_quartic
 from ._relevance import classify as classify
 from ._relevance import coupling_dimensions as coupling_dimensions

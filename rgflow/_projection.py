@@ -32,7 +32,13 @@ from ._predict import design_matrix
 from ._tuples import to_full
 from ._validate import check_inputs
 
-__all__ = ["QuarticProjection", "project_quartic", "hms_quartic_bases", "HMS_QUARTIC_BASES"]
+__all__ = [
+    "QuarticProjection",
+    "project_quartic",
+    "project_hms_bases",
+    "hms_quartic_bases",
+    "HMS_QUARTIC_BASES",
+]
 
 HMS_QUARTIC_BASES = ("lambda0", "lambda0+lambda2", "lambda0+lambda2+lambda_nl")
 
@@ -110,6 +116,27 @@ def project_quartic(action: EdgeworthAction, basis: Action, xs, *,
     if not isinstance(action, EdgeworthAction):
         raise TypeError(f"`action` must be an rgflow EdgeworthAction, got {type(action).__name__}.")
     cols, names = basis_tensors(basis, xs, cutoff=cutoff)
+    return _project(action, cols, names, float(cutoff), metric)
+
+
+def project_hms_bases(action: EdgeworthAction, net, xs, *, cutoff: float = DEFAULT_CUTOFF,
+                      metric: str = "whitened") -> dict:
+    """`project_quartic` onto the three HMS bases {λ0}, {λ0, λ2}, {λ0, λ2, λ_NL}, with one design
+    matrix (the columns of the largest basis; the λ0 column of `PolynomialQuartic` is the
+    `LocalCoupling(4)` column).
+
+    **Returns:** a dict `HMS_QUARTIC_BASES` key → `QuarticProjection`.
+    """
+    if not isinstance(action, EdgeworthAction):
+        raise TypeError(f"`action` must be an rgflow EdgeworthAction, got {type(action).__name__}.")
+    cols, names = basis_tensors(hms_quartic_bases(net)["lambda0+lambda2+lambda_nl"], xs,
+                                cutoff=cutoff)
+    subsets = {"lambda0": [0], "lambda0+lambda2": [0, 1], "lambda0+lambda2+lambda_nl": [0, 1, 2]}
+    return {key: _project(action, cols[idx], tuple(names[i] for i in idx), float(cutoff), metric)
+            for key, idx in subsets.items()}
+
+
+def _project(action, cols, names, cutoff, metric):
     p = action.n_points
     if cols.shape[1] != p:
         raise ValueError(f"`xs` has {cols.shape[1]} inputs but `action` lives on {p}.")
@@ -125,16 +152,16 @@ def project_quartic(action: EdgeworthAction, basis: Action, xs, *,
         raise ValueError(f"`metric` must be 'whitened' or 'correlator', got {metric!r}.")
     design = tilde.reshape(tilde.shape[0], -1).T  # (P⁴, n)
     y = target.ravel()
+    norm2 = float(y @ y)
+    if norm2 == 0:
+        raise ValueError("`action` has a zero quartic: nothing to project.")
     scale = np.linalg.norm(design, axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     sol, *_ = np.linalg.lstsq(design / scale, y, rcond=1e-12)
     g = sol / scale
     resid = y - design @ g
-    norm2 = float(y @ y)
-    if norm2 == 0:
-        raise ValueError("`action` has a zero quartic: nothing to project.")
     fraction = 1.0 - float(resid @ resid) / norm2
     amputated = np.asarray(_legs(jnp.asarray(np.tensordot(g, cols, 1)),
                                  jnp.asarray(inv_half @ inv_half))) * (-1.0 / 24.0)
     return QuarticProjection(couplings=jnp.asarray(g), names=tuple(names), fraction=fraction,
-                             quartic=jnp.asarray(amputated), cutoff=float(cutoff), metric=metric)
+                             quartic=jnp.asarray(amputated), cutoff=cutoff, metric=metric)

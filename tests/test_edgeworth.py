@@ -361,6 +361,9 @@ def test_projection_of_network_quartic_nested_fractions():
     xs = np.array([[-1.0], [0.2], [0.6]])
     act = rgflow.edgeworth_action(net, xs, order=1)
     fr = [project_quartic(act, b, xs).fraction for b in hms_quartic_bases(net).values()]
+    # one design matrix for the three bases gives the same projections
+    shared = rgflow.project_hms_bases(act, net, xs)
+    np.testing.assert_allclose([r.fraction for r in shared.values()], fr, rtol=1e-9, atol=1e-13)
     assert all(0.0 <= x <= 1.0 for x in fr)
     assert fr[0] <= fr[1] + 1e-12 <= fr[2] + 2e-12  # nested spans
     assert fr[2] < 0.99  # the HMS bases do not hold the Erf quartic (physics.md §7)
