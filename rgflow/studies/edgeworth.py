@@ -160,7 +160,8 @@ def plot(result: dict, stem) -> list:
     x = np.arange(len(mq["pairs"]))
     ax.plot(x, mq["exact"], "o", mfc="none", ms=6, label="exact", zorder=3)
     ax.errorbar(x, mq["mc"], yerr=mq["mc_stderr"], fmt=".", capsize=2,
-                label=f"Monte Carlo, M={mq['n_nets']:.0e}", zorder=2)
+                label=f"Monte Carlo, M={mq['n_nets']:.0e}\n(±1σ jackknife; bars may hide in markers)",
+                zorder=2)
     ax.axhline(0.0, color="k", lw=0.6)
     ax.set_xticks(x, [f"{i}{j}" for i, j in mq["pairs"]], fontsize=5, rotation=90)
     ax.set_xlabel("kernel modes (i, j), i ≤ j (0 = largest λ)")
@@ -178,7 +179,7 @@ def plot(result: dict, stem) -> list:
             xs_b = xb + (b - 1) * 0.27
             ax.bar(xs_b, vals, 0.27, label=BASIS_LABELS[basis])
             for xv, v in zip(xs_b, vals):  # small fractions stay readable on a linear axis
-                ax.text(xv, v + 0.01, f"{100 * v:.2g}%", ha="center", va="bottom", fontsize=5,
+                ax.text(xv, v + 0.01, f"{100 * v:.3g}%", ha="center", va="bottom", fontsize=5,
                         rotation=90)
         ax.set_xticks(xb, [_label(k, result["nets"][k]) for k in keys], fontsize=7)
         ax.set_ylim(0, 1.32)
