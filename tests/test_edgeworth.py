@@ -417,3 +417,28 @@ def test_bad_input():
         project_quartic(act, "lambda0", ERF_XS)
     with pytest.raises(TypeError, match="`action`"):
         project_quartic("x", hms_quartic_bases(net)["lambda0"], ERF_XS)
+
+
+# ------------------------------------------------------------------------------ the study ---
+
+
+@pytest.mark.slow
+def test_edgeworth_study_pipeline(tmp_path):
+    from rgflow.studies import STUDIES
+    from rgflow.studies._config import validate
+
+    study = STUDIES["edgeworth"]
+    config = validate(study.SCHEMA, {**study.DEFAULTS["quick"], "nets": ["gauss"], "d_ins": [2],
+                                     "n_nets": 2000, "mc_width": 3})
+    results = study.run(config)
+    (stem, res), = results.items()
+    assert stem == "edgeworth_d2"
+    table = res["nets"]["gauss"]["table"]
+    fr = [r["fraction_whitened"] for r in table]
+    assert all(0 <= x <= 1 for x in fr) and fr[0] <= fr[1] <= fr[2] + 1e-12
+    assert res["mode_quartic"]["max_abs_z"] < 5
+    files = study.plot(res, tmp_path / stem)
+    assert all(f.exists() for f in files)
+    rows = study.summary(config, results)
+    assert any("gauss d_in=2" in r[0] for r in rows)
+    assert "unbounded below" in res["warning"]

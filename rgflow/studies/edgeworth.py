@@ -160,7 +160,7 @@ def plot(result: dict, stem) -> list:
     x = np.arange(len(mq["pairs"]))
     ax.plot(x, mq["exact"], "o", mfc="none", ms=6, label="exact", zorder=3)
     ax.errorbar(x, mq["mc"], yerr=mq["mc_stderr"], fmt=".", capsize=2,
-                label=f"Monte Carlo, M={mq['n_nets']:.0e}\n(±1σ jackknife; bars may hide in markers)",
+                label=f"Monte Carlo, M={mq['n_nets']:.0e} (±1σ jackknife)",
                 zorder=2)
     ax.axhline(0.0, color="k", lw=0.6)
     ax.set_xticks(x, [f"{i}{j}" for i, j in mq["pairs"]], fontsize=5, rotation=90)
@@ -168,7 +168,7 @@ def plot(result: dict, stem) -> list:
     ax.set_ylabel(r"$L'_{iijj}\,\lambda_i\lambda_j$ (standardised quartic)")
     ax.set_title(f"{NET_LABELS.get(mq['net'], mq['net'])}, N={mq['width']}, "
                  f"d_in={mq['d_in']}: max|z|={mq['max_abs_z']:.1f}", fontsize=9)
-    ax.legend(loc="best")
+    ax.legend(loc="lower left", fontsize=6.5)
     # (2, 3) fraction captured, both metrics, linear axis
     keys = list(result["nets"])
     for ax, metric, title in ((axes[0][1], "fraction_whitened", "whitened (standardised modes)"),
