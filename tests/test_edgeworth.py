@@ -111,9 +111,10 @@ def _outer_series(a, b):
     return [sum(np.multiply.outer(a[i], b[k - i]) for i in range(k + 1)) for k in range(3)]
 
 
-def _sym_sum(t_of_split, n, parts):
-    """Σ over the ways to split range(n) into the blocks of sizes `parts` (unordered blocks of
-    equal size counted once) of t(split) with axes permuted back to range(n)."""
+def _sym_sum(t, n, parts):
+    """Σ over the ways to split range(n) into blocks of sizes `parts` (unordered blocks of equal
+    size counted once) of the tensor t (axes grouped by block) with its axes sent to the block
+    positions, e.g. Σ_3 m2_ab m2_cd for t = m2 ⊗ m2, parts (2, 2)."""
     total = None
     seen = set()
     for perm in itertools.permutations(range(n)):
@@ -126,8 +127,7 @@ def _sym_sum(t_of_split, n, parts):
             continue
         seen.add(key)
         order = [i for b in blocks for i in b]
-        term = t_of_split(blocks)
-        term = np.transpose(term, np.argsort(order))  # axis p of term carries index order[p]
+        term = np.transpose(t, np.argsort(order))  # axis p of term carries index order[p]
         total = term if total is None else total + term
     return total
 
@@ -165,11 +165,11 @@ def test_generated_correlators_reproduce_cumulants():
     m2, m4, m6 = (_series_mul(moment(n), inv_z) for n in (2, 4, 6))
     # cumulants of an even distribution from its moments, as series in ε = 1/N
     m2m2 = _outer_series(m2, m2)
-    c4 = [m4[i] - _sym_sum(lambda b: m2m2[i], 4, (2, 2)) for i in range(3)]
+    c4 = [m4[i] - _sym_sum(m2m2[i], 4, (2, 2)) for i in range(3)]
     m2m4 = _outer_series(m2, m4)
     m2m2m2 = _outer_series(m2m2, m2)
-    c6 = [m6[i] - _sym_sum(lambda b: m2m4[i], 6, (2, 4))
-          + 2 * _sym_sum(lambda b: m2m2m2[i], 6, (2, 2, 2)) for i in range(3)]
+    c6 = [m6[i] - _sym_sum(m2m4[i], 6, (2, 4))
+          + 2 * _sym_sum(m2m2m2[i], 6, (2, 2, 2)) for i in range(3)]
     tol = lambda x: 1e-9 * np.max(np.abs(x))  # noqa: E731
     # ⟨f f⟩ = K at every order kept: the counterterms q1, q2 work
     np.testing.assert_allclose(m2[0], k, atol=tol(k))

@@ -26,7 +26,6 @@ correlators to the order kept, not a density (physics.md §9).
 
 from __future__ import annotations
 
-import math
 import time
 
 import jax
