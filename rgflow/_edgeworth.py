@@ -187,6 +187,9 @@ def edgeworth_tensors(k2, k4, k6=None, *, order: int = 2,
     - `order`: 1 (keep O(1/N); sextic is zero) or 2 (keep O(1/N²)).
     - `max_condition`: largest accepted condition number of K (ValueError beyond it).
 
+    Pure and differentiable: under `jax.jit`/`vmap`/`grad` only the shapes are validated (the
+    condition check needs concrete values).
+
     **Returns:** `(quadratic, quartic, sextic)`, full symmetric float64 arrays.
     """
     quadratic, quartic, sextic, _ = _edgeworth_all(k2, k4, k6, order, max_condition)
@@ -195,6 +198,14 @@ def edgeworth_tensors(k2, k4, k6=None, *, order: int = 2,
 
 def _edgeworth_all(k2, k4, k6, order, max_condition):
     order = _check_order_arg(order)
+    if any(isinstance(t, jax.core.Tracer) for t in (k2, k4, k6)):
+        # inside jit/vmap/grad: only the shapes can be checked (values are abstract)
+        p = jnp.shape(k2)[-1]
+        for name, t, n in (("k2", k2, 2), ("k4", k4, 4), ("k6", k6, 6)):
+            if (n < 6 or order == 2) and (t is None or jnp.shape(t) != (p,) * n):
+                raise ValueError(f"`{name}` must be a full symmetric array of shape {(p,) * n}.")
+        return _tensors_impl(jnp.asarray(k2), jnp.asarray(k4),
+                             jnp.asarray(k6) if order == 2 else None, order)
     k2 = _check_kernel_matrix(k2, max_condition)
     p = k2.shape[0]
     k4 = _check_sym_tensor("k4", k4, p, 4)
@@ -436,7 +447,7 @@ def edgeworth_action(net: AbstractNet, xs, *, order: int = 2, source="exact",
     est, err = sub.jackknife(fn)
     qd, qr, sx = _unflatten(est, p)
     eq, er, es = _unflatten(err, p)
-    # the constant is not jackknifed: it follows from the plug-in K and κ4 (for evaluating S)
+    # the constant is not jackknifed: it follows from the jackknife K, κ4, κ6 (to evaluate S)
     k2_full = jnp.asarray(k2_hat)
     k4_plug = np.asarray(m.connected(4))
     k6_plug = np.asarray(m.connected(6)) if order == 2 else None

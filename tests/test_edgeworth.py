@@ -316,6 +316,10 @@ def test_edgeworth_tensors_contract():
         t = np.asarray(t)
         for perm in itertools.permutations(range(t.ndim)):
             np.testing.assert_allclose(np.transpose(t, perm), t, rtol=1e-12, atol=1e-14 * np.abs(t).max())
+    # traceable (helper modules call it inside jit/vmap): same numbers
+    jitted = jax.jit(lambda a, b, c: rgflow.edgeworth_tensors(a, b, c))(k2, k4, k6)
+    for u, v in zip(jitted, (qd, qr, sx)):
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-15)
     q1, r1, s1 = rgflow.edgeworth_tensors(k2, k4, order=1)
     assert np.all(np.asarray(s1) == 0)
     # O(1/N): quartic = −(1/24) amputated κ4
