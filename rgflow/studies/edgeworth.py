@@ -36,7 +36,8 @@ from .._ensemble import measure
 from .._fit_data import DEFAULT_CUTOFF
 from .._nets import hms_inputs, make_net
 from .._projection import HMS_QUARTIC_BASES, project_hms_bases
-from ._config import NETS, SEED, boolean, choice, choice_list, int_list, integer, real
+from .._validate import check_seed
+from ._config import N_NETS, NETS, SEED, boolean, choice, choice_list, int_list, integer, real
 from ._plotting import NET_LABELS, figure, save_figure
 
 __all__ = ["projection_table", "mode_quartic", "TITLE", "SCHEMA", "DEFAULTS", "run", "plot",
@@ -91,7 +92,7 @@ def mode_quartic(net: str, d_in: int, *, width: int, n_nets: int, seed: int,
     exact = edgeworth_action(nw, xs, order=1)
     lam, vec, rot = exact.in_eigenbasis()
     lam, vec = np.asarray(lam)[::-1], np.asarray(vec)[:, ::-1]
-    m = measure(nw, xs, n_nets, key=jax.random.key(seed), orders=(2, 4))
+    m = measure(nw, xs, n_nets, key=jax.random.key(check_seed(seed)), orders=(2, 4))
     mc = edgeworth_action(nw, xs, order=1, source=m, kernel="exact", basis=vec)
     ex = edgeworth_action(nw, xs, order=1, basis=vec)
     pairs = _pairs(len(lam))
@@ -109,7 +110,7 @@ def mode_quartic(net: str, d_in: int, *, width: int, n_nets: int, seed: int,
 TITLE = "The network's own action (Edgeworth) and the fraction each HMS basis holds"
 SCHEMA = {"nets": choice_list(*NETS), "d_ins": int_list(1), "width": integer(1),
           "cutoff": real(positive=True), "mc_net": choice(*NETS), "mc_width": integer(1),
-          "n_nets": integer(100), "seed": SEED, "relu_one_dimensional": boolean()}
+          "n_nets": N_NETS, "seed": SEED, "relu_one_dimensional": boolean()}
 HELP = {"cutoff": "cutoff Λ of the vertex integrals of the operator bases",
         "mc_net": "network of the Monte Carlo check of the mode quartic",
         "mc_width": "width of the Monte Carlo check",
