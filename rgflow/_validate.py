@@ -79,3 +79,15 @@ def check_ensemble(name: str, n, n_blocks, *, minimum: int = 2, per_block: int =
         limit = f"{name} = {n}" if per_block == 1 else f"{name} / {per_block} = {n // per_block}"
         raise ValueError(f"`n_blocks` must be <= {limit}, got {n_blocks}.")
     return n, n_blocks
+
+
+def check_one_layer(net, function: str, alternative: str = "rgflow.perturbative_connected(net, xs, order)"):
+    """Refuse a deep network (`rgflow.DeepNet`) in a single-hidden-layer formula (physics.md §4),
+    naming the function to use instead."""
+    if getattr(type(net), "is_deep", False):
+        raise TypeError(
+            f"`net`: {function} is the single-hidden-layer formula (physics.md §4) and does not "
+            f"apply to a DeepNet (depth {net.depth}); use {alternative} (the O(1/n) layer "
+            "recursion, physics.md §11), or net.one_layer() for a depth-1 DeepNet."
+        )
+    return net

@@ -61,7 +61,7 @@ from ._ensemble import (
 from ._nets import AbstractNet, standard_normals
 from ._sharding import blocks_per_device, padded, resolve_devices, shard_blocks
 from ._tuples import n_tuples, sorted_tuples, splits, to_full, wick_sum
-from ._validate import check_ensemble, check_inputs, check_positive_int
+from ._validate import check_ensemble, check_inputs, check_one_layer, check_positive_int
 
 _ORDERS = (2, 4, 6)
 
@@ -188,6 +188,7 @@ def measure_neurons(
     from ._ensemble import _check_orders
 
     xs = _check_net_inputs(net, xs)
+    check_one_layer(net, "measure_neurons")
     n_neurons, n_blocks = check_ensemble("n_neurons", n_neurons, n_blocks, minimum=3, per_block=3)
     orders = _check_orders(orders)
     dtype_name = _check_dtype(dtype)
@@ -344,6 +345,7 @@ def measure_conditional(
     """Rao–Blackwellised measurement of G2, G4_c, G6_c at `net.width` from `n_nets` networks'
     hidden layers (W0, b0 only; network g draws N(d_in + 1) normals from `fold_in(key, g)`)."""
     xs = _check_net_inputs(net, xs)
+    check_one_layer(net, "measure_conditional", "rgflow.measure(net, xs, n_nets, key=key)")
     n_nets, n_blocks = check_ensemble("n_nets", n_nets, n_blocks)
     dtype_name = _check_dtype(dtype)
     devs = tuple(resolve_devices(devices))
