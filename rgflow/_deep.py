@@ -316,13 +316,20 @@ def _pair_derivatives(net: DeepNet, a, g, b):
         h = np.where(collinear[:, None, None], 0.0, h)
         return d, h
     if kind == "erf":
-        def f(v):
-            return _erf_map(v[0], v[1], v[2])
-
-        v = jnp.stack([jnp.asarray(a), jnp.asarray(g), jnp.asarray(b)], axis=1)
-        d = jax.vmap(jax.grad(f))(v)
-        h = jax.vmap(jax.hessian(f))(v)
-        return np.asarray(d), np.asarray(h)
+        # F = (2/π) arcsin q, q = c0 G, c0 = 2/√((1+2A)(1+2B)); H = F''(q) ∇q∇qᵀ + F'(q) ∇∇q
+        c0 = 2 / np.sqrt((1 + 2 * a) * (1 + 2 * b))
+        q = c0 * g
+        f1 = (2 / np.pi) / np.sqrt(1 - q * q)
+        f2 = (2 / np.pi) * q / (1 - q * q) ** 1.5
+        grad = np.stack([-q / (1 + 2 * a), c0, -q / (1 + 2 * b)], axis=1)
+        hq = np.zeros((t, 3, 3))
+        hq[:, 0, 0] = 3 * q / (1 + 2 * a) ** 2
+        hq[:, 2, 2] = 3 * q / (1 + 2 * b) ** 2
+        hq[:, 0, 2] = hq[:, 2, 0] = q / ((1 + 2 * a) * (1 + 2 * b))
+        hq[:, 0, 1] = hq[:, 1, 0] = -c0 / (1 + 2 * a)
+        hq[:, 2, 1] = hq[:, 1, 2] = -c0 / (1 + 2 * b)
+        h = f2[:, None, None] * grad[:, :, None] * grad[:, None, :] + f1[:, None, None] * hq
+        return f1[:, None] * grad, h
     p = _derivatives(net, 4)
     e = lambda i, j: np.asarray(_expect2(p[i], p[j], a, g, b))  # noqa: E731
     d = np.stack([0.5 * e(2, 0), e(1, 1), 0.5 * e(0, 2)], axis=1)
@@ -343,9 +350,9 @@ def _diagonal_derivatives(net: DeepNet, a):
     if kind == "relu":
         return np.full_like(a, 0.5), np.zeros_like(a)
     if kind == "erf":
-        f1 = lambda v: (2 / jnp.pi) * jnp.arcsin(2 * v / (1 + 2 * v))  # noqa: E731
-        return (np.asarray(jax.vmap(jax.grad(f1))(jnp.asarray(a))),
-                np.asarray(jax.vmap(jax.grad(jax.grad(f1)))(jnp.asarray(a))))
+        # F1 = (2/π) arcsin(2A/(1+2A)): F1' = (4/π)/((1+2A)√(1+4A))
+        u, v = 1 + 2 * a, 1 + 4 * a
+        return (4 / np.pi) / (u * np.sqrt(v)), -(8 / np.pi) * (1 / (u**2 * np.sqrt(v)) + 1 / (u * v**1.5))
     p = _derivatives(net, 4)
     e = lambda fn: np.asarray(_expect1(fn, a))  # noqa: E731
     d1 = e(lambda z: p[1](z) ** 2 + p[0](z) * p[2](z))
