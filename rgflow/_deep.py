@@ -37,7 +37,6 @@ be smooth, C⁴). ⟨φφφφ⟩: Wick for linear; for the rest the split spheri
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from typing import ClassVar
@@ -48,8 +47,16 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._nets import _ACTIVATIONS, AbstractNet, ErfNet, GenericNet, ReLUNet, _normal_rule
-from ._nets import available_activations, standard_normals
+from ._nets import (
+    _ACTIVATIONS,
+    AbstractNet,
+    ErfNet,
+    GenericNet,
+    ReLUNet,
+    _normal_rule,
+    available_activations,
+    standard_normals,
+)
 from ._tuples import sorted_tuples
 from ._validate import check_inputs, check_order, check_positive_int
 

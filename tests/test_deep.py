@@ -10,8 +10,13 @@ import pytest
 import scipy.integrate
 
 import rgflow
-from rgflow._deep import _diagonal_derivatives, _erf_map, _hidden_moments4, _pair_derivatives
-from rgflow._deep import _relu_map  # noqa: E402
+from rgflow._deep import (
+    _diagonal_derivatives,
+    _erf_map,
+    _hidden_moments4,
+    _pair_derivatives,
+    _relu_map,  # noqa: E402
+)
 
 XS3 = np.array([[-1.0], [0.3], [1.0]])
 
@@ -25,7 +30,7 @@ def _ratio(m):
 # ------------------------------------------------------------------------ golden checks ---
 
 
-@pytest.mark.parametrize("n, depth, n_nets", [(10, 3, 100_000), (20, 5, 30_000)])
+@pytest.mark.parametrize("n, depth, n_nets", [(10, 3, 100_000), (20, 5, 60_000)])
 def test_relu_golden_ratio(key, n, depth, n_nets):
     """Single input, ReLU, σ_b = 0: E[f⁴]/(3E[f²]²) = (1 + 5/n)^L exactly (any σ_W);
     the O(1/n) recursion gives 1 + 5L/n."""
@@ -34,7 +39,7 @@ def test_relu_golden_ratio(key, n, depth, n_nets):
     r, err = _ratio(rgflow.measure(net, xs, n_nets, key=key, orders=(4,)))
     exact = (1 + 5 / n) ** depth
     assert abs(r - exact) < 4 * err, (r, err, exact)
-    assert abs(r - 1) > 6 * err  # the signal is resolved
+    assert abs(r - 1) > 4 * err  # the signal is resolved
     sol = rgflow.layer_flow(net, xs)
     np.testing.assert_allclose(sol.normalized_vertex()[:, 0], 5 * np.arange(depth + 1) / n,
                                rtol=1e-12, atol=1e-15)
@@ -86,7 +91,8 @@ def test_polynomial_activation_exact_at_depth_two():
 
 
 @pytest.mark.parametrize("activation, sigma_b, d_in", [
-    ("relu", 0.0, 1), ("relu", 0.5, 2), ("erf", 1.0, 1), ("tanh", 1.0, 1), ("linear", 0.7, 2)])
+    ("relu", 0.0, 1), ("relu", 0.5, 2), ("erf", 1.0, 1), ("linear", 0.7, 2),
+    pytest.param("tanh", 1.0, 1, marks=pytest.mark.slow)])
 def test_depth_one_is_exact_one_layer(activation, sigma_b, d_in):
     net = rgflow.DeepNet(activation=activation, width=7, depth=1, d_in=d_in, sigma_b=sigma_b,
                          sigma_w=1.2)
@@ -293,13 +299,16 @@ def test_gp_correlator_and_vertex_integrals():
     k = np.asarray(net.kernel(xs, xs))
     g4 = np.asarray(rgflow.gp_correlator(net, xs, 4))
     np.testing.assert_allclose(g4[0, 0, 1, 1], k[0, 0] * k[1, 1] + 2 * k[0, 1] ** 2, rtol=1e-13)
-    for net in (net, rgflow.DeepNet(activation="erf", width=10, depth=2, sigma_b=0.5)):
+    for deep in (net, rgflow.DeepNet(activation="erf", width=10, depth=2, sigma_b=0.5)):
         lam = 1.5
-        got = np.asarray(rgflow.vertex_integrals(net, xs, np.array([lam]), 4))[0]
-        kw = lambda y: np.asarray(net.kernel_w(xs, np.array([[y]])))[:, 0]  # noqa: E731
+        got = np.asarray(rgflow.vertex_integrals(deep, xs, np.array([lam]), 4))[0]
         for t, tup in enumerate(rgflow.sorted_tuples(2, 4)):
-            ref, _ = scipy.integrate.quad(lambda y: np.prod(kw(y)[tup]), -lam, lam,
-                                          points=[0.0], epsabs=1e-13, epsrel=1e-12, limit=200)
+
+            def integrand(y, deep=deep, tup=tup):
+                return np.prod(np.asarray(deep.kernel_w(xs, np.array([[y]])))[:, 0][tup])
+
+            ref, _ = scipy.integrate.quad(integrand, -lam, lam, points=[0.0], epsabs=1e-13,
+                                          epsrel=1e-12, limit=200)
             np.testing.assert_allclose(got[t], ref, rtol=1e-8)
 
 
@@ -339,3 +348,20 @@ def test_bad_input():
         net.one_layer()
     with pytest.raises(ValueError, match="layer"):
         rgflow.layer_flow(net, xs).connected4(5)
+
+
+def test_layer_flow_study_smoke(tmp_path):
+    """The study runs, plots and summarises on a tiny configuration (linear: MC vs exact)."""
+    from rgflow.studies import layer_flow as study
+
+    config = dict(study.DEFAULTS["quick"], nets=["linear"], width=4, depth=2, n_nets=2000,
+                  quartic_depth=2)
+    res = study.run(config)
+    e = res["layer_flow"]["nets"]["linear"]["critical"]
+    np.testing.assert_allclose(e["exact_aa"], [0.0, 0.5, 1.25], rtol=1e-14)
+    assert e["max_abs_z_exact"] < 4.5
+    for stem, result in res.items():
+        paths = study.plot(result, tmp_path / stem)
+        assert all(p.exists() for p in paths)
+    rows = study.summary(config, res)
+    assert rows and all(len(r) == 3 for r in rows)

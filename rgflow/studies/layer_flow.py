@@ -118,7 +118,7 @@ def theory_ratios(activation, n, depth, sigma_w, sigma_b, xs):
                              sigma_b=sigma_b), xs)
     k = sol.kernels
     r_aa = sol.normalized_vertex()[:, 0]
-    r_ab = np.array([sol.connected4(l)[0, 0, 1, 1] for l in sol.layers]) / (k[:, 0, 0] * k[:, 1, 1])
+    r_ab = np.array([sol.connected4(ell)[0, 0, 1, 1] for ell in sol.layers]) / (k[:, 0, 0] * k[:, 1, 1])
     return r_aa, r_ab, sol
 
 
