@@ -365,3 +365,17 @@ def test_layer_flow_study_smoke(tmp_path):
         assert all(p.exists() for p in paths)
     rows = study.summary(config, res)
     assert rows and all(len(r) == 3 for r in rows)
+
+
+def test_actions_and_collinear_inputs():
+    """An action on a DeepNet predicts through its kernel (−24 λ I4 at tree level); exactly
+    collinear ReLU inputs (σ_b = 0, x_b = 2 x_a) give z_b = 2 z_a at every layer."""
+    net = rgflow.DeepNet(activation="erf", width=10, depth=3)
+    act = rgflow.Action(net, [rgflow.LocalCoupling(4, coupling=0.1)])
+    cut = jnp.array([2.0])
+    np.testing.assert_allclose(rgflow.connected_correlator(act, XS3, cut, 4),
+                               -2.4 * rgflow.vertex_integrals(net, XS3, cut, 4), rtol=1e-13)
+    g4 = np.asarray(rgflow.perturbative_connected(
+        rgflow.DeepNet(activation="relu", width=10, depth=3), [[0.5], [1.0]], 4))
+    np.testing.assert_allclose([g4[0, 0, 1, 1], g4[0, 1, 1, 1], g4[1, 1, 1, 1]],
+                               np.array([4, 8, 16]) * g4[0, 0, 0, 0], rtol=1e-12)
