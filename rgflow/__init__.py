@@ -24,6 +24,10 @@ from ._beta import MatchingProblem as MatchingProblem
 from ._beta import beta as beta
 from ._beta import matching_problem as matching_problem
 from ._beta import refit as refit
+from ._deep import DeepNet as DeepNet
+from ._deep import LayerFlow as LayerFlow
+from ._deep import layer_flow as layer_flow
+from ._deep import perturbative_connected as perturbative_connected
 from ._diagrams import Diagram as Diagram
 from ._diagrams import VertexType as VertexType
 from ._diagrams import enumerate_diagrams as enumerate_diagrams

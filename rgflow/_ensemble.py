@@ -250,6 +250,10 @@ def _sample_outputs(net: AbstractNet, xs, key, index, dtype):
     to rounding, but ~2.5x faster on CPU: the contractions over d_in and N are written as
     broadcast-multiply-reduce, which XLA fuses, instead of tiny batched matrix products.
     """
+    if getattr(type(net), "is_deep", False):  # rgflow.DeepNet (physics.md §11)
+        from ._deep import sample_deep_outputs
+
+        return sample_deep_outputs(net, xs, key, index, dtype)
     n, d = net.width, net.d_in
     xs = xs.astype(dtype)
     r = jax.vmap(lambda g: standard_normals(jax.random.fold_in(key, g), n * (d + 2) + 1,

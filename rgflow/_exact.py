@@ -22,7 +22,7 @@ from jaxtyping import Array, Float
 from ._nets import AbstractNet
 from ._neuron import neuron_moments
 from ._tuples import sorted_tuples, splits, to_full, wick_sum
-from ._validate import check_finite_output, check_inputs, check_order
+from ._validate import check_finite_output, check_inputs, check_one_layer, check_order
 
 _GP_ORDERS = (2, 4, 6, 8)
 _EXACT_ORDERS = (2, 4, 6)
@@ -94,7 +94,7 @@ def exact_connected(
 
     **Returns:** a float64 array.
     """
-    net = _check_net(net)
+    net = check_one_layer(_check_net(net), "exact_connected")
     xs = check_inputs(xs, net.d_in)
     order = check_order("order", order, _EXACT_ORDERS)
     p = xs.shape[0]
@@ -129,7 +129,7 @@ def exact_moment(
 
     **Returns:** a float64 array.
     """
-    net = _check_net(net)
+    net = check_one_layer(_check_net(net), "exact_moment")
     xs = check_inputs(xs, net.d_in)
     order = check_order("order", order, _EXACT_ORDERS)
     p = xs.shape[0]

@@ -118,10 +118,16 @@ def _gl(n: int):
 def net_family(net) -> str:
     """How the integrals of `net` are done: "gauss" (closed forms), "relu0" (ReLU with σ_b = 0,
     exact Λ-scaling), or "smooth" (graded Gauss–Legendre; Erf, GenericNet, ReLU with σ_b ≠ 0).
+    A `DeepNet` (physics.md §11) follows its activation: "relu0"/"relu" for relu, else "smooth".
     """
     name = getattr(type(net), "name", None)
     if not (hasattr(net, "kernel_w") and hasattr(net, "d_in")):
         raise TypeError(f"`net` must be an rgflow network (ErfNet, ReLUNet, ...), got {net!r}.")
+    if getattr(type(net), "is_deep", False):
+        # a DeepNet's K_W(x, ·) has the kinks of its first layer: ReLU with σ_b = 0 stays
+        # homogeneous of degree 1 with kinks on the rays ±x_i (exact Λ-scaling), ReLU with
+        # σ_b ≠ 0 kinks only at y = x_i; smooth activations give a smooth kernel
+        name = "relu" if net.activation == "relu" else "smooth"
     if name == "gauss":
         return "gauss"
     if name == "relu":

@@ -155,7 +155,9 @@ def neuron_moments(net, xs: np.ndarray, order: int, tuples: np.ndarray | None = 
     **Returns:** a float64 array of shape `(n_tuples,)`.
     """
     from ._nets import GaussNet, ReLUNet
+    from ._validate import check_one_layer
 
+    check_one_layer(net, "neuron_moments")
     if tuples is None:
         tuples = sorted_tuples(xs.shape[0], order)
     tuples = np.asarray(tuples)

@@ -238,3 +238,13 @@ def check_memory(nbytes: float, what: str, *, devices=None, hint: str = "") -> N
             f"{what} would need about {_format_bytes(nbytes)} of memory, more than the "
             f"{_format_bytes(limit)} available{'; ' + hint if hint else ''}."
         )
+def check_one_layer(net, function: str, alternative: str = "rgflow.perturbative_connected(net, xs, order)"):
+    """Refuse a deep network (`rgflow.DeepNet`) in a single-hidden-layer formula (physics.md §4),
+    naming the function to use instead."""
+    if getattr(type(net), "is_deep", False):
+        raise TypeError(
+            f"`net`: {function} is the single-hidden-layer formula (physics.md §4) and does not "
+            f"apply to a DeepNet (depth {net.depth}); use {alternative} (the O(1/n) layer "
+            "recursion, physics.md §11), or net.one_layer() for a depth-1 DeepNet."
+        )
+    return net

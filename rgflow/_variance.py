@@ -61,7 +61,14 @@ from ._ensemble import (
 from ._nets import AbstractNet, check_network_indices, standard_normals
 from ._sharding import blocks_per_device, padded, resolve_devices, shard_blocks
 from ._tuples import n_tuples, sorted_tuples, splits, to_full, wick_sum
-from ._validate import check_ensemble, check_inputs, check_key, check_memory, check_positive_int
+from ._validate import (
+    check_ensemble,
+    check_inputs,
+    check_key,
+    check_memory,
+    check_one_layer,
+    check_positive_int,
+)
 
 _ORDERS = (2, 4, 6)
 
@@ -189,6 +196,7 @@ def measure_neurons(
 
     key = check_key(key)
     xs = _check_net_inputs(net, xs)
+    check_one_layer(net, "measure_neurons")
     n_neurons, n_blocks = check_ensemble("n_neurons", n_neurons, n_blocks, minimum=3, per_block=3)
     orders = _check_orders(orders)
     dtype_name = _check_dtype(dtype)
@@ -348,6 +356,7 @@ def measure_conditional(
     hidden layers (W0, b0 only; network g draws N(d_in + 1) normals from `fold_in(key, g)`)."""
     key = check_key(key)
     xs = _check_net_inputs(net, xs)
+    check_one_layer(net, "measure_conditional", "rgflow.measure(net, xs, n_nets, key=key)")
     n_nets, n_blocks = check_ensemble("n_nets", n_nets, n_blocks)
     check_network_indices(n_nets)
     dtype_name = _check_dtype(dtype)

@@ -19,6 +19,8 @@ TASKS = [
     ("exact finite-width moments / connected correlators", "`exact_moment`, `exact_connected`"),
     ("Monte Carlo correlators with error bars", "`measure` (→ `Measurement`), `measure_widths`"),
     ("variance-reduced Monte Carlo", "`measure_neurons`, `measure_conditional`"),
+    ("deep networks: L-layer MLP, O(1/n) correlators, layer flow and criticality",
+     "`DeepNet`, `perturbative_connected`, `layer_flow` (→ `LayerFlow`)"),
     ("sorted-tuple storage ↔ full symmetric arrays", "`sorted_tuples`, `to_full`"),
     ("write an action with local / nonlocal couplings",
      "`Action`, `LocalCoupling`, `PolynomialQuartic`, `BilocalQuartic`, `NonlocalQuartic`"),

@@ -28,6 +28,7 @@ _MODULES = (
     "local_vs_nonlocal",
     "frg_flow",
     "edgeworth",
+    "layer_flow",
 )
 
 
