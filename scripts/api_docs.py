@@ -30,8 +30,9 @@ TASKS = [
     ("covariance-weighted fit of couplings (WLS or optax)",
      "`fit(model, data, covariance, method=...)` with `tree_model`, `exact_data`, `mc_data`"),
     ("power law in the width", "`power_law`"),
-    ("dimensions, scaling exponents", "`field_dimension`, `coupling_dimensions`, "
-     "`scaling_exponents`, `relevance`"),
+    ("dimensions, exponents of dimensionful couplings (checked), 1/N hierarchy",
+     "`field_dimension`, `coupling_dimensions`, `dimensionful_exponents`, `fit_residuals`, "
+     "`flow_gap`, `width_hierarchy`"),
     ("non-perturbative LPA (Wetterich) flow", "`lpa_flow`, `wilson_fisher`, `GridLPA`, "
      "`PolynomialLPA`, `gauss_net_couplings`"),
     ("a paper figure / study", "`rgflow.studies.STUDIES[name].run`, `scripts/<name>.py`, "
