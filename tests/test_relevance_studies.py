@@ -31,6 +31,7 @@ def test_rg_lambda_erf_d1_reported_as_failure(erf_d1, tmp_path):
     json.dumps(r)
     (row,) = rg_lambda.summary({}, {"x": r})
     assert "no exponent" in row[1] and f"{res:.2g}" in row[1] and "box cutoff" in row[0]
+    assert not any("|" in cell for cell in row)  # Markdown table cells
     files = rg_lambda.plot_rg_lambda(r, tmp_path / "f")
     assert files[0].stat().st_size > 10_000
 
@@ -80,7 +81,7 @@ def test_relevance_summary_flags_failures_without_classes(tmp_path):
     text = " ".join(" ".join(row) for row in rows)
     assert "κ FAILED (fit residual 0.88" in text
     assert "relevant" not in text and "marginal" not in text
-    assert "box cutoff" in text and "1/N hierarchy" in text
+    assert "box cutoff" in text and "1/N hierarchy" in text and "|" not in text
     files = relevance.plot_relevance(r, tmp_path / "r")
     assert files[0].stat().st_size > 10_000
 

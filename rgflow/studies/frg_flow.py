@@ -149,7 +149,7 @@ def plot_frg(res: dict, path_stem) -> list:
         ax.axhline(res["grid"]["omega"], color="k", lw=0.8, ls="--")
         vals = [v for key in ("nu", "omega", "nu_zero") for v in res[key].values()]
         ax.set_ylim(min(0.4, min(vals) - 0.05), max(1.2, max(vals) + 0.05))
-        ax.set_xlabel(r"polynomial truncation order $n$ ($u = \sum_{m\leq n} a_m\tilde\rho^m$)")
+        ax.set_xlabel(r"polynomial truncation order $n$ of $u(\tilde\rho)$")
         ax.set_ylabel(r"critical exponent ($\nu$, $\omega$)")
         ax.set_title("Wilson–Fisher exponents, LPA (Litim regulator)", fontsize=8)
         ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
@@ -157,7 +157,7 @@ def plot_frg(res: dict, path_stem) -> list:
              f"Left: UV data = λ, κ matched to the network's full correlators, imposed at an "
              f"arbitrary scale k0 = {res['k0']:g}; kinetic term from the p² truncation of K̃⁻¹; the "
              "LPA flow does not preserve G2 = K, so these are not the network's own RG. "
-             "ū4 < 0: the truncated\npotential is unbounded below. Flow direction: k → 0 (modes "
+             "ū4 < 0: the truncated potential is unbounded below. Flow direction: k → 0 (modes "
              "integrated out). Right: ν = 1/θ₁, ω = leading irrelevant exponent, θ = −eig(∂β/∂g) "
              "at the Wilson–Fisher point; dashed: 64-point Chebyshev grid.",
              fontsize=6.3, va="top", ha="left", wrap=True)

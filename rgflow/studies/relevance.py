@@ -239,7 +239,7 @@ def plot_relevance(res: dict, path_stem, formats=("png",)) -> list:
     fg = np.asarray(res["flow_couplings"])
     se = res.get("couplings_stderr")
     ents = res["exponents"]["couplings"]
-    const = np.all(np.ptp(g, axis=0) <= 1e-12 * np.max(np.abs(g), axis=0))
+    const = np.all(np.ptp(g, axis=0) <= 1e-9 * np.max(np.abs(g), axis=0))
     for i, lab in enumerate(LABELS):
         c = f"C{i}"
         e = ents[i]
@@ -351,8 +351,12 @@ def summary(config: dict, results: dict) -> list[tuple]:
         hv = "; ".join(f"{e['name']} {e['width_exponent']:+.3f}" if e["status"] == "ok"
                        else f"{e['name']} FAILED (" + "; ".join(e["reasons"]) + ")"
                        for e in h["entries"])
+        for e in h["entries"]:
+            if e.get("ratio_width_exponent") is not None and e["k"] != h["entries"][0]["k"]:
+                hv += (f"; {e['name']}/{h['reference']} ∝ N^{e['ratio_width_exponent']:+.3f} "
+                       f"(expected {e['predicted_ratio_width_exponent']:+.0f})")
         cw = h["correlator_width_exponents"]
         hv += f"; data: G4_c {cw['4']:+.3f}, G6_c {cw['6']:+.3f}"
-        rows.append((f"1/N hierarchy: exponent of N (every cutoff), N = {', '.join(str(int(n)) for n in h['widths'])}, "
+        rows.append((f"1/N hierarchy: exponent of N (same at every cutoff; residual: max over all cutoffs), N = {', '.join(str(int(n)) for n in h['widths'])}, "
                      f"{head}", hv, "N^(1−k/2): quartics −1, κ −2"))
     return rows
