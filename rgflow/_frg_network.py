@@ -1,5 +1,14 @@
-"""The network link of the LPA flow (Erbin–Lahoche–Samary arXiv:2108.01403, done with the exact
-finite-width correlators of rgflow).
+"""Network-inspired UV data for the LPA flow (after Erbin–Lahoche–Samary arXiv:2108.01403, with
+the exact finite-width correlators of rgflow).
+
+**What these couplings are, and are not.** λ and κ are matched to the network's *full* connected
+correlators (all-space tree diagrams); the kinetic term comes from the p² truncation of K̃⁻¹ (the
+Gaussian kernel's inverse has every power of p²). `rgflow.studies.frg_flow` imposes the resulting
+potential as UV data at a scale k0 that nothing in the network fixes (the dimensionless couplings
+a_n scale like k0^{n(d−2)−d}), and the LPA flow from there does not preserve G2 = K, which holds
+exactly for the network at every width: the flow is an LPA flow from network-inspired initial
+data, not the network's own RG. The matched λ < 0, so the truncated potential is unbounded
+below (a generating function, not a density; physics.md §7).
 
 Gauss-net's vertex propagator K_W(x, y) = σ² exp(−a|x − y|²), a = σ²/(2d), has the Fourier
 transform K̃(p) = σ² (π/a)^{d/2} e^{−p²/4a}, so the quadratic action ½ f K̃⁻¹ f expands as
@@ -58,7 +67,8 @@ def _gauss_exchange(xs, t6, sigma, a):
 
 
 def gauss_net_couplings(net: GaussNet, xs) -> dict:
-    """Field-theory couplings of a Gauss-net at finite width from its exact correlators.
+    """Field-theory couplings of a Gauss-net at finite width from its exact correlators (the
+    full correlators, not a Wilsonian effective action; module docstring).
 
     **Arguments:** `net` a `rgflow.GaussNet`; `xs` inputs `(P, d_in)` at which G4_c and G6_c are
     matched.
@@ -87,7 +97,8 @@ def gauss_net_couplings(net: GaussNet, xs) -> dict:
 
 
 def dimensionless_lpa_couplings(coeffs, d: float, k: float, order: int) -> np.ndarray:
-    """a_n = A_n v_d^{n−1} k^{n(d−2)−d}, padded with zeros to `order` couplings."""
+    """a_n = A_n v_d^{n−1} k^{n(d−2)−d}, padded with zeros to `order` couplings (k: the scale
+    at which the couplings are imposed as UV data; arbitrary for a network, module docstring)."""
     out = np.zeros(order)
     for n, val in enumerate(coeffs, start=1):
         if n <= order:

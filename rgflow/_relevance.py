@@ -1,10 +1,18 @@
-"""Engineering dimensions from the kernel, dimensionless couplings, the stability matrix and the
-relevance of operators (physics.md §7).
+"""Engineering dimensions, the exponents of the dimensionful couplings in the box cutoff, the
+checks that decide whether an exponent may be reported at all, and the 1/N hierarchy between
+operators (physics.md §7).
 
-## Conventions (derived here once; tests/test_relevance.py checks them)
+## What the box cutoff is (physics.md §7, "What this flow is, and is not")
 
-Mass dimensions with [x] = −1: the cutoff Λ of the box [−Λ, Λ]^d is a length, [Λ] = −1, and
-d^d y has dimension −d. The field dimension [f] is read off the kernel numerically: at large a,
+Λ is the half-width of the box [−Λ, Λ]^d over which the vertices are integrated: a large-|y|
+(volume) regulator. The propagator is untouched and no modes are integrated out. Λ → ∞ removes
+the cutoff; this is the direction in which every exponent below is read (`DIRECTION`, written into
+every JSON of the studies).
+
+## Dimensions (derived here once; tests/test_relevance.py checks them)
+
+Mass dimensions with [x] = −1: Λ is a length, [Λ] = −1, and d^d y has dimension −d. The field
+dimension [f] is read off the kernel numerically: at large a,
 
     K_W(x, a u) ∝ a^{q}   (each argument scaled separately)  ⇒  [f] = −q,
 
@@ -17,46 +25,69 @@ The action is dimensionless, so
     [λ2]  = d − 4[f] + 2      (∫ d^d y λ2 |y|² f⁴)
     [λ_NL] = 2d − 4[f]        (λ_NL ∫∫ d^d y d^d z f² f²)
 
-and ĝ = g Λ^{[g]} is dimensionless. The matched coupling needed to hold the correlators fixed
-scales as g ∝ Λ^{θ} with the *scaling exponent* θ; power counting predicts θ = −[g] (the vertex
-integral grows like Λ^{[g]}), i.e. ĝ → constant (a fixed point of the dimensionless flow), and
-θ = 0 for a decaying kernel (the couplings become constants as the cutoff is removed).
+## The exponents θ of the dimensionful couplings
 
-**Stability matrix.** Linearising the homogeneous flow (`residual_term=False`, rgflow._beta) at
-the Gaussian fixed point g = 0: β = M(Λ) g with M = −(AᵀWA)⁻¹AᵀW ∂_tA (the λ² exchange is
-quadratic and drops out at g = 0). Its eigenvalues θ_i are the scaling exponents. For the
-dimensionless couplings β̂ = dĝ/dt = [g]ĝ + Λ^{[g]} β, so ∂β̂/∂ĝ|₀ = diag([g]) + D M D⁻¹
-(D = diag Λ^{[g]}), with eigenvalues y_i = θ_i + [g_i]: zero when power counting is exact (the
-anomalous part of the scaling).
+The matched coupling that holds the correlators fixed scales as g ∝ Λ^θ; power counting predicts
+θ = −[g] (the vertex integral grows like Λ^{[g]}) and θ = 0 for a decaying kernel. θ is a
+statement about a *dimensionful* coupling and nothing more: in the dimensionless couplings
+ĝ = g Λ^{[g]} the tree-level box-cutoff flow is pure dimensional analysis, every operator is
+exactly marginal and the linearised flow of ĝ is the zero matrix. There is therefore no
+"stability matrix" and no relevant/marginal/irrelevant classification of the box cutoff, and
+rgflow reports none (the earlier `stability_matrix`, `classify` and `relevance` are removed).
+HMS's "higher operators are less relevant at large Λ" is the statement that their dimensionful
+couplings fall faster in Λ (Δθ = θ_g − θ_λ < 0); `dimensionful_exponents` reports exactly that.
 
-**Relevance.** Λ → ∞ removes the cutoff (physics.md §7: "less relevant at large Λ"). An operator
-is classified by the sign of its scaling exponent θ in that direction: relevant if θ > tol (its
-coupling grows as the cutoff is removed), marginal if |θ| <= tol (the coupling tends to a
-constant), irrelevant if θ < −tol (the coupling dies away); tol = max(`tol`, 3 σ_θ) with σ_θ
-propagated from Monte Carlo errors of the matched correlators. Operators are ranked against the
-constant quartic λ ∫ f⁴ (the minimal NGP action): Δθ_i = θ_i − θ_λ < 0 beyond errors means
-"less relevant than the constant quartic".
+## When an exponent is not reported
+
+An exponent is a property of a coupling only if the coupling describes its data and the flow
+agrees with the refits. `dimensionful_exponents` withholds θ (status "failed", with the numbers)
+when, in the window of cutoffs,
+
+- the fit residual ‖G(g) − T‖/‖T‖ over the conditions that determine the coupling exceeds
+  `MAX_RESIDUAL` (10 %);
+- the diffrax flow departs from the independent refits by more than `MAX_FLOW_GAP` (1e-3,
+  max over cutoffs of |g_flow − g_refit|/|g_refit|);
+- log|g| is not a straight line in log Λ there: the slopes over the two halves of the window
+  differ by more than `MAX_DRIFT` (0.05).
+
+## The 1/N hierarchy (physics.md §7 (d))
+
+At fixed Λ the operators are ordered by the width, not by Λ: the connected k-point function of a
+one-hidden-layer network is O(N^{1−k/2}), so a coupling matched to it scales as N^{1−k/2}
+(λ, λ2, λ_NL ∝ 1/N; κ ∝ 1/N², including its λ² exchange part). `width_hierarchy` refits the
+couplings at several widths and measures these exponents and the ratios g/λ.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._beta import MatchingProblem, _check_cutoffs, beta_from_tables
+from ._beta import MatchingProblem, _check_cutoffs, _predict, _refit_tables
 
 __all__ = [
+    "DIRECTION",
+    "MAX_RESIDUAL",
+    "MAX_FLOW_GAP",
+    "MAX_DRIFT",
     "field_dimension",
     "coupling_dimensions",
+    "coupling_orders",
     "predicted_exponents",
-    "stability_matrix",
     "scaling_exponents",
-    "classify",
-    "relevance",
+    "fit_residuals",
+    "flow_gap",
+    "failed_checks",
+    "dimensionful_exponents",
+    "width_hierarchy",
 ]
+
+DIRECTION = ("Lambda -> infinity removes the volume (box) cutoff; theta = d ln|g| / d ln Lambda "
+             "of the dimensionful coupling, g ~ Lambda^theta, read towards large Lambda")
+MAX_RESIDUAL = 0.1
+MAX_FLOW_GAP = 1e-3
+MAX_DRIFT = 0.05
 
 
 def field_dimension(net, xs=None, *, scales=(1e4, 1e6), n_directions: int = 8, seed: int = 0,
@@ -180,80 +211,32 @@ def predicted_exponents(dimensions) -> tuple:
     return tuple(0.0 if dim is None else -float(dim) for dim in dimensions)
 
 
-def stability_matrix(problem: MatchingProblem, cutoff, dimensions=None, *, index: int = 0) -> dict:
-    """Stability matrices at the Gaussian fixed point g = 0 (module docstring).
-
-    **Arguments:**
-
-    - `problem`: a `MatchingProblem`.
-    - `cutoff`: the cutoff Λ at which to linearise (or an array of cutoffs, whose tables are
-      computed/cached together, and `index` picks one).
-    - `dimensions`: engineering dimensions [g] (None entries → 0) for the dimensionless matrix.
-
-    **Returns:** dict with `M` = ∂β/∂g `(m, m)`, `theta` its eigenvalues (real parts, ordered
-    by the coupling each eigenvector is mostly made of), `S` = ∂β̂/∂ĝ and `y` its eigenvalues
-    (same ordering).
-    """
-    cuts = _check_cutoffs(cutoff)
-    lin, quad, dlin, dquad = problem.tables_and_derivatives(cuts)
-    lin, dlin = lin[index:][:1], dlin[index:][:1]
-    cut = cuts[index:][:1]
-    q = None if quad is None else quad[index]
-    dq = None if dquad is None else dquad[index]
-    tgt, w = jnp.asarray(problem.target), jnp.asarray(problem.weights)
-    m = problem.n_couplings
-
-    def b(g):
-        return beta_from_tables(g, lin[0], q, dlin[0], dq, tgt, w, residual_term=False,
-                                determines=jnp.asarray(problem.determines))
-
-    mat = np.asarray(jax.jacfwd(b)(jnp.zeros(m)))
-    dims = np.zeros(m) if dimensions is None else np.asarray(
-        [0.0 if v is None else float(v) for v in dimensions])
-    dscale = cut[0] ** dims
-    s = np.diag(dims) + (dscale[:, None] * mat) / dscale[None, :]
-    return {"M": mat, "theta": _ordered_eigs(mat), "S": s, "y": _ordered_eigs(s)}
-
-
-def _ordered_eigs(mat):
-    """Eigenvalues assigned to couplings by the largest eigenvector component (greedy)."""
-    vals, vecs = np.linalg.eig(mat)
-    m = mat.shape[0]
-    out = np.full(m, np.nan)
-    used = set()
-    order = np.argsort(-np.max(np.abs(vecs), axis=0))
-    for k in order:
-        comps = np.abs(vecs[:, k])
-        for i in np.argsort(-comps):
-            if i not in used:
-                out[i] = vals[k].real
-                used.add(i)
-                break
-    return out
-
-
 def _loglog_slope(logc, logy):
     x = logc - logc.mean()
     return jnp.sum(x * (logy - logy.mean())) / jnp.sum(x * x)
 
 
 def scaling_exponents(problem: MatchingProblem, cutoffs, couplings=None) -> dict:
-    """Effective scaling exponents θ_i of the matched couplings, g_i ∝ Λ^{θ_i}, from the
-    log–log slope of |g_i(Λ)| over `cutoffs`, with standard errors propagated linearly from the
-    targets' standard errors (`problem.target_stderr`, independent entries) through the
-    least-squares refits.
+    """Exponents θ_i of the dimensionful matched couplings, g_i ∝ Λ^{θ_i} (direction: Λ → ∞
+    removes the box cutoff, `DIRECTION`), from the log–log slope of |g_i(Λ)| over `cutoffs`, with
+    standard errors propagated linearly from the targets' standard errors
+    (`problem.target_stderr`, independent entries) through the least-squares refits.
+
+    This is the raw slope: whether it may be reported as an exponent is decided by
+    `dimensionful_exponents` (residual, flow and power-law checks).
 
     **Arguments:**
 
     - `problem`: a `MatchingProblem` (linear or nonlinear).
     - `cutoffs`: the window of cutoffs `(n,)`, n >= 2.
-    - `couplings`: optional precomputed couplings at the cutoffs (else refitted).
+    - `couplings`: optional precomputed couplings `(n, m)` at the cutoffs (else refitted);
+      errors are then propagated through refits of the same problem.
 
     **Returns:** dict with `theta` `(m,)` and `theta_stderr` `(m,)` (zeros without errors).
     """
-    from ._beta import _refit_tables  # noqa: PLC0415
-
     cut = _check_cutoffs(cutoffs)
+    if cut.size < 2:
+        raise ValueError("`cutoffs` must hold at least two cutoffs for a slope.")
     lin, quad = problem.tables(cut)
     logc = jnp.log(jnp.asarray(cut))
     w = jnp.asarray(problem.weights)
@@ -263,7 +246,15 @@ def scaling_exponents(problem: MatchingProblem, cutoffs, couplings=None) -> dict
         return jax.vmap(lambda col: _loglog_slope(logc, jnp.log(jnp.abs(col))), 1)(g)
 
     target = jnp.asarray(problem.target)
-    theta = np.asarray(theta_of(target))
+    if couplings is None:
+        theta = np.asarray(theta_of(target))
+    else:
+        g = np.asarray(couplings, np.float64)
+        if g.shape != (cut.size, problem.n_couplings):
+            raise ValueError(f"`couplings` must have shape {(cut.size, problem.n_couplings)}, "
+                             f"got {g.shape}.")
+        theta = np.asarray(jax.vmap(lambda col: _loglog_slope(logc, jnp.log(jnp.abs(col))), 1)(
+            jnp.asarray(g)))
     if problem.target_stderr is None or not np.any(problem.target_stderr > 0):
         err = np.zeros_like(theta)
     else:
@@ -272,55 +263,300 @@ def scaling_exponents(problem: MatchingProblem, cutoffs, couplings=None) -> dict
     return {"theta": theta, "theta_stderr": err}
 
 
-def classify(theta, stderr=None, *, tol: float = 0.05) -> list[str]:
-    """"relevant" (θ > t), "marginal" (|θ| <= t), "irrelevant" (θ < −t), t = max(tol, 3σ)."""
-    theta = np.atleast_1d(np.asarray(theta, float))
-    stderr = np.zeros_like(theta) if stderr is None else np.atleast_1d(np.asarray(stderr, float))
+def coupling_orders(action) -> tuple:
+    """The number k of fields of each coupling's operator (order of `action.coupling_names`):
+    4 for every quartic (local, x-dependent, bilocal, nonlocal), k for `LocalCoupling(k)`.
+    The matched coupling is then O(N^{1−k/2}) (physics.md §7 (d))."""
+    from ._actions import LocalCoupling  # noqa: PLC0415
+
     out = []
-    for th, se in zip(theta, stderr):
-        t = max(tol, 3 * se)
-        out.append("relevant" if th > t else "irrelevant" if th < -t else "marginal")
+    for term in action.interactions:
+        k = term.order if isinstance(term, LocalCoupling) else 4
+        out += [int(k)] * len(term.coupling_names)
+    return tuple(out)
+
+
+def fit_residuals(problem: MatchingProblem, cutoffs, couplings=None) -> np.ndarray:
+    """Relative fit residual of every coupling at every cutoff.
+
+    For coupling a the residual is ‖G(g; Λ) − T‖ / ‖T‖ over the conditions S_a that determine it
+    (`problem.determines[:, a] == 1`: the 4-pt entries for the quartics and the 6-pt entries for
+    a sextic in hierarchical matching, all entries for a joint fit). Unweighted, so that it reads
+    as "the fraction of the target that the fit leaves unexplained".
+
+    **Arguments:**
+
+    - `problem`: a `MatchingProblem`.
+    - `cutoffs`: `(n,)` cutoffs.
+    - `couplings`: the couplings at the cutoffs `(n, m)` (default: the refits).
+
+    **Returns:** float64 `(n, m)`.
+    """
+    cut = _check_cutoffs(cutoffs)
+    lin, quad = problem.tables(cut)
+    g = (np.asarray(_refit_tables(lin, quad, jnp.asarray(problem.target),
+                                  jnp.asarray(problem.weights), 30,
+                                  jnp.asarray(problem.determines)))
+         if couplings is None else np.asarray(couplings, np.float64))
+    if g.shape != (cut.size, problem.n_couplings):
+        raise ValueError(f"`couplings` must have shape {(cut.size, problem.n_couplings)}, "
+                         f"got {g.shape}.")
+    pred = np.stack([np.asarray(_predict(jnp.asarray(g[k]), lin[k], None if quad is None else quad[k]))
+                     for k in range(cut.size)])
+    r = pred - problem.target[None, :]
+    out = np.empty_like(g)
+    for a in range(problem.n_couplings):
+        s = problem.determines[:, a] > 0
+        out[:, a] = np.linalg.norm(r[:, s], axis=1) / np.linalg.norm(problem.target[s])
     return out
 
 
-def relevance(problem: MatchingProblem, window, dimensions: Sequence, *, reference: int = 0,
-              tol: float = 0.05) -> dict:
-    """Scaling exponents, stability-matrix eigenvalues and the classification of every coupling.
+def flow_gap(flow_couplings, refit_couplings) -> np.ndarray:
+    """max over cutoffs of |g_flow − g_refit| / |g_refit| per coupling `(m,)` (inf where the flow
+    is not finite, i.e. stopped or blew up)."""
+    gf = np.asarray(flow_couplings, np.float64)
+    gr = np.asarray(refit_couplings, np.float64)
+    if gf.shape != gr.shape or gf.ndim != 2:
+        raise ValueError(f"`flow_couplings` and `refit_couplings` must both be (n, m), got "
+                         f"{gf.shape} and {gr.shape}.")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(gf - gr) / np.abs(gr)
+    rel = np.where(np.isfinite(gf), rel, np.inf)
+    return np.max(rel, axis=0)
+
+
+def failed_checks(residual, gap=None, drift=None, *, max_residual: float = MAX_RESIDUAL,
+                  max_flow_gap: float = MAX_FLOW_GAP, max_drift: float = MAX_DRIFT) -> list[str]:
+    """The checks (module docstring) that a coupling fails, each with its number; [] if none.
+
+    **Arguments:** `residual` (fit residual, fraction of the target), `gap` (flow vs refits,
+    None: no flow), `drift` (change of the log–log slope across the window, None: not checked),
+    and the thresholds.
+
+    **Returns:** a list of human-readable reasons (NaN counts as failed).
+    """
+    reasons = []
+    if not residual <= max_residual:
+        reasons.append(f"fit residual {residual:.2g} of the target > {max_residual:g}")
+    if gap is not None and not gap <= max_flow_gap:
+        reasons.append(f"flow departs from the refits by {gap:.2g} > {max_flow_gap:g}")
+    if drift is not None and not drift <= max_drift:
+        reasons.append(f"not a power law in the window: slope drifts by {drift:.2g} > {max_drift:g}")
+    return reasons
+
+
+def _check_threshold(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
+    return float(value)
+
+
+def dimensionful_exponents(
+    problem: MatchingProblem,
+    window,
+    *,
+    couplings=None,
+    dimensions=None,
+    flow_gaps=None,
+    labels=None,
+    reference: int | None = 0,
+    max_residual: float = MAX_RESIDUAL,
+    max_flow_gap: float = MAX_FLOW_GAP,
+    max_drift: float = MAX_DRIFT,
+) -> dict:
+    """The exponents θ of the dimensionful couplings, g ∝ Λ^θ, each reported only where it is
+    one (module docstring), else the failure with its numbers.
 
     **Arguments:**
 
     - `problem`: the `MatchingProblem` of the action.
-    - `window`: cutoffs `(n,)` of the asymptotic window (large Λ) for the exponents.
-    - `dimensions`: [g] per coupling (`coupling_dimensions`).
-    - `reference`: index of the constant quartic λ (the reference operator).
-    - `tol`: marginality tolerance on θ.
+    - `window`: cutoffs `(n,)`, n >= 4, of the window in which θ is measured (large Λ).
+    - `couplings`: optional refitted couplings at the window cutoffs `(n, m)` (else refitted).
+    - `dimensions`: engineering dimensions [g] per coupling (`coupling_dimensions`; None
+      entries: decaying kernel, predicted θ = 0).
+    - `flow_gaps`: optional `(m,)` gap between the diffrax flow and the refits per coupling
+      (`flow_gap`); None: no flow was run (the check is skipped and said so).
+    - `labels`: short names of the couplings (default `problem.names`).
+    - `reference`: index of the coupling against which Δθ = θ − θ_ref is given (the constant
+      quartic λ), or None.
+    - `max_residual`, `max_flow_gap`, `max_drift`: the thresholds.
 
-    **Returns:** a JSON-ready dict: `names`, `dimensions`, `predicted_theta` (= −[g]),
-    `theta` and `theta_stderr` (effective, from the matched couplings in the window),
-    `theta_stability` (eigenvalues of ∂β/∂g at the Gaussian fixed point, at the largest window
-    cutoff), `y_stability` (eigenvalues of ∂β̂/∂ĝ), `classification`, `delta_theta` (θ − θ_λ),
-    `less_relevant_than_quartic` (Δθ < −max(tol, 3σ)).
+    **Returns:** a JSON-ready dict: `direction` (`DIRECTION`), `window`, the thresholds, and
+    `couplings`: one dict per coupling with `name`, `status` ("ok" or "failed"), `theta` and
+    `theta_stderr` (None when failed), `predicted_theta` (= −[g], power counting),
+    `residual` (max over the window), `flow_gap`, `drift`, `delta_theta` (θ − θ_ref, None when
+    either failed) and `reasons` (the failed checks, with their numbers).
     """
     win = _check_cutoffs(window)
-    eff = scaling_exponents(problem, win)
-    stab = stability_matrix(problem, win, dimensions, index=-1)
+    if win.size < 4:
+        raise ValueError("`window` must hold at least four cutoffs (two per half).")
+    max_residual = _check_threshold("max_residual", max_residual)
+    max_flow_gap = _check_threshold("max_flow_gap", max_flow_gap)
+    max_drift = _check_threshold("max_drift", max_drift)
+    m = problem.n_couplings
+    labels = list(problem.names) if labels is None else [str(s) for s in labels]
+    if len(labels) != m:
+        raise ValueError(f"`labels` must name the {m} couplings, got {len(labels)}.")
+    dims = [None] * m if dimensions is None else list(dimensions)
+    if len(dims) != m:
+        raise ValueError(f"`dimensions` must give {m} entries, got {len(dims)}.")
+    if flow_gaps is not None:
+        flow_gaps = np.asarray(flow_gaps, np.float64).reshape(-1)
+        if flow_gaps.shape != (m,):
+            raise ValueError(f"`flow_gaps` must have shape ({m},), got {flow_gaps.shape}.")
+    if couplings is None:
+        lin, quad = problem.tables(win)
+        g = np.asarray(_refit_tables(lin, quad, jnp.asarray(problem.target),
+                                     jnp.asarray(problem.weights), 30,
+                                     jnp.asarray(problem.determines)))
+    else:
+        g = np.asarray(couplings, np.float64)
+    res = fit_residuals(problem, win, g).max(axis=0)
+    eff = scaling_exponents(problem, win, couplings=g)
     theta, err = eff["theta"], eff["theta_stderr"]
-    cls = classify(theta, err, tol=tol)
-    dth = theta - theta[reference]
-    derr = np.sqrt(err**2 + err[reference] ** 2)
-    less = [bool(dth[i] < -max(tol, 3 * derr[i])) if i != reference else False
-            for i in range(len(theta))]
+    half = win.size // 2
+    logc = np.log(win)
+    with np.errstate(divide="ignore"):
+        logg = np.log(np.abs(g))
+    drift = np.abs(np.asarray([np.polyfit(logc[:half], logg[:half, a], 1)[0]
+                               - np.polyfit(logc[-half:], logg[-half:, a], 1)[0]
+                               if np.all(np.isfinite(logg[:, a])) else np.inf
+                               for a in range(m)]))
+    predicted = predicted_exponents(dims)
+    entries = []
+    for a in range(m):
+        reasons = failed_checks(res[a], None if flow_gaps is None else flow_gaps[a], drift[a],
+                                max_residual=max_residual, max_flow_gap=max_flow_gap,
+                                max_drift=max_drift)
+        ok = not reasons
+        entries.append({
+            "name": labels[a],
+            "status": "ok" if ok else "failed",
+            "theta": float(theta[a]) if ok else None,
+            "theta_stderr": float(err[a]) if ok else None,
+            "predicted_theta": float(predicted[a]),
+            "dimension": None if dims[a] is None else float(dims[a]),
+            "residual": float(res[a]),
+            "flow_gap": None if flow_gaps is None else float(flow_gaps[a]),
+            "drift": float(drift[a]),
+            "reasons": reasons,
+        })
+    for a, e in enumerate(entries):
+        ref = entries[reference] if reference is not None else None
+        if ref is None or a == reference or e["status"] != "ok" or ref["status"] != "ok":
+            e["delta_theta"] = None
+            e["delta_theta_stderr"] = None
+        else:
+            e["delta_theta"] = e["theta"] - ref["theta"]
+            e["delta_theta_stderr"] = float(np.hypot(e["theta_stderr"], ref["theta_stderr"]))
     return {
-        "names": list(problem.names),
-        "dimensions": [None if v is None else float(v) for v in dimensions],
-        "predicted_theta": list(predicted_exponents(dimensions)),
-        "theta": theta.tolist(),
-        "theta_stderr": err.tolist(),
-        "theta_stability": stab["theta"].tolist(),
-        "y_stability": stab["y"].tolist(),
-        "classification": cls,
-        "delta_theta": dth.tolist(),
-        "delta_theta_stderr": derr.tolist(),
-        "less_relevant_than_quartic": less,
+        "direction": DIRECTION,
         "window": win.tolist(),
+        "max_residual": max_residual,
+        "max_flow_gap": max_flow_gap,
+        "max_drift": max_drift,
+        "flow_checked": flow_gaps is not None,
+        "reference": None if reference is None else labels[reference],
+        "couplings": entries,
+        "n_failed": sum(e["status"] == "failed" for e in entries),
     }
+
+
+def width_hierarchy(
+    problem: MatchingProblem,
+    targets,
+    widths,
+    cutoffs,
+    *,
+    orders,
+    weights=None,
+    labels=None,
+    reference: int = 0,
+    max_residual: float = MAX_RESIDUAL,
+) -> dict:
+    """The 1/N hierarchy between operators: couplings refitted at several widths, their
+    exponents in N against N^{1−k/2}, and their ratios to the reference coupling.
+
+    The tables of `problem` (which do not depend on N: K_W is the GP vertex propagator) are
+    reused; only the targets change with the width.
+
+    **Arguments:**
+
+    - `problem`: the `MatchingProblem` (its own target is not used).
+    - `targets`: `(W, n)` the matched correlator entries at each width, in the order of
+      `problem.target`.
+    - `widths`: `(W,)` distinct widths N, W >= 2.
+    - `cutoffs`: `(C,)` the cutoffs at which the couplings are compared.
+    - `orders`: k per coupling (`coupling_orders`).
+    - `weights`: optional `(W, n)` weights per width (default `problem.weights`).
+    - `labels`, `reference`: coupling names and the index of the reference coupling (λ).
+    - `max_residual`: couplings whose fit residual exceeds this at any width and cutoff get no
+      exponent and no ratio (status "failed", with the number).
+
+    **Returns:** a JSON-ready dict with `widths`, `cutoffs`, `couplings` `(W, C, m)`, and per
+    coupling in `entries`: `name`, `k`, `predicted_width_exponent` (1 − k/2), `status`,
+    `width_exponent` (log–log slope of |g| in N, mean over the cutoffs) and its spread over
+    the cutoffs, `ratio_to_reference` `(W, C)` (g/g_ref) and `ratio_width_exponent`
+    (predicted (k_ref − k)/2), `residual` (max over widths and cutoffs), `reasons`.
+    """
+    widths = np.asarray(widths, np.float64).reshape(-1)
+    if widths.size < 2 or np.any(widths <= 0) or np.unique(widths).size != widths.size:
+        raise ValueError(f"`widths` must be at least two distinct positive widths, got {widths}.")
+    cut = _check_cutoffs(cutoffs)
+    m, n = problem.n_couplings, problem.n_conditions
+    tg = np.asarray(targets, np.float64)
+    if tg.shape != (widths.size, n):
+        raise ValueError(f"`targets` must have shape {(widths.size, n)}, got {tg.shape}.")
+    w = (np.broadcast_to(problem.weights, tg.shape) if weights is None
+         else np.asarray(weights, np.float64))
+    if w.shape != tg.shape or np.any(w <= 0):
+        raise ValueError(f"`weights` must be positive with shape {tg.shape}.")
+    orders = [int(k) for k in orders]
+    if len(orders) != m:
+        raise ValueError(f"`orders` must give {m} entries, got {len(orders)}.")
+    labels = list(problem.names) if labels is None else [str(s) for s in labels]
+    max_residual = _check_threshold("max_residual", max_residual)
+    lin, quad = problem.tables(cut)
+    det = jnp.asarray(problem.determines)
+    gs, rs = [], []
+    for t, wt in zip(tg, w):
+        g = np.asarray(_refit_tables(lin, quad, jnp.asarray(t), jnp.asarray(wt), 30, det))
+        pred = np.stack([np.asarray(_predict(jnp.asarray(g[k]), lin[k],
+                                             None if quad is None else quad[k]))
+                         for k in range(cut.size)])
+        r = np.empty_like(g)
+        for a in range(m):
+            s = problem.determines[:, a] > 0
+            r[:, a] = np.linalg.norm(pred[:, s] - t[None, s], axis=1) / np.linalg.norm(t[s])
+        gs.append(g)
+        rs.append(r)
+    gs, rs = np.stack(gs), np.stack(rs)  # (W, C, m)
+    logn = np.log(widths)
+    x = logn - logn.mean()
+
+    def slope(y):  # y (W, C) → (C,)
+        return np.sum(x[:, None] * (y - y.mean(axis=0)), axis=0) / np.sum(x * x)
+
+    entries = []
+    ref_ok = bool(np.max(rs[:, :, reference]) <= max_residual)
+    for a in range(m):
+        res = float(np.max(rs[:, :, a]))
+        reasons = failed_checks(res, max_residual=max_residual)
+        ok = not reasons
+        e = {"name": labels[a], "k": orders[a], "predicted_width_exponent": 1 - orders[a] / 2,
+             "status": "ok" if ok else "failed", "residual": res, "reasons": reasons,
+             "width_exponent": None, "width_exponent_spread": None,
+             "ratio_to_reference": None, "ratio_width_exponent": None,
+             "predicted_ratio_width_exponent": (orders[reference] - orders[a]) / 2}
+        if ok:
+            s = slope(np.log(np.abs(gs[:, :, a])))
+            e["width_exponent"] = float(np.mean(s))
+            e["width_exponent_spread"] = float(np.max(s) - np.min(s))
+            if ref_ok and a != reference:
+                ratio = gs[:, :, a] / gs[:, :, reference]
+                e["ratio_to_reference"] = ratio.tolist()
+                e["ratio_width_exponent"] = float(np.mean(slope(np.log(np.abs(ratio)))))
+        entries.append(e)
+    return {"widths": widths.tolist(), "cutoffs": cut.tolist(), "couplings": gs.tolist(),
+            "residuals": rs.max(axis=(1,)).tolist(), "reference": labels[reference],
+            "max_residual": max_residual, "entries": entries}

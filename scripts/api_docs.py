@@ -32,8 +32,9 @@ TASKS = [
     ("covariance-weighted fit of couplings (WLS or optax)",
      "`fit(model, data, covariance, method=...)` with `tree_model`, `exact_data`, `mc_data`"),
     ("power law in the width", "`power_law`"),
-    ("dimensions, scaling exponents", "`field_dimension`, `coupling_dimensions`, "
-     "`scaling_exponents`, `relevance`"),
+    ("dimensions, exponents of dimensionful couplings (checked), 1/N hierarchy",
+     "`field_dimension`, `coupling_dimensions`, `dimensionful_exponents`, `fit_residuals`, "
+     "`flow_gap`, `width_hierarchy`"),
     ("the network's own action on an input set (Edgeworth, to O(1/N²))",
      "`edgeworth_action` (→ `EdgeworthAction`), `edgeworth_tensors`"),
     ("how much of that action an operator basis holds", "`project_quartic`, `project_hms_bases`, "

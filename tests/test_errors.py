@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 
 import rgflow
-from rgflow._actions import Action, BilocalQuartic, LocalCoupling, NonlocalQuartic, PolynomialQuartic
+from rgflow._actions import (
+    Action,
+    BilocalQuartic,
+    LocalCoupling,
+    NonlocalQuartic,
+    PolynomialQuartic,
+)
 from rgflow._beta import matching_problem
 from rgflow._checkpoint import fingerprint
 from rgflow._fit import QuadraticModel, fit, power_law
@@ -226,7 +232,7 @@ def test_checkpoint_fingerprint_identifies_callables():
     fp = lambda fn: fingerprint(net=_net(fn), key=KEY)  # noqa: E731
     assert fp(f_tanh) != fp(f_sin)
     assert fp(f_tanh) == fp(lambda z: jnp.tanh(z))
-    scaled = [(lambda c: (lambda z: jnp.tanh(c * z)))(c) for c in (1.0, 2.0)]
+    scaled = [(lambda c: (lambda z: jnp.tanh(c * z)))(c) for c in (1.0, 2.0)]  # noqa: B023
     assert fp(scaled[0]) != fp(scaled[1])  # closure values count
     assert fp("tanh") != fp(jnp.tanh)
 

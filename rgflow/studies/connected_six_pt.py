@@ -22,13 +22,24 @@ import warnings
 import jax
 import numpy as np
 
-from .._validate import check_seed
 from .._ensemble import measure
 from .._exact import exact_connected
 from .._fit import power_law
 from .._fit_data import jackknife_replicates
 from .._nets import hms_inputs, make_net
-from ._config import N_NETS, NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
+from .._validate import check_seed
+from ._config import (  # noqa: F401
+    N_NETS,
+    NETS,
+    SEED,
+    choice,
+    choice_list,
+    float_list,
+    int_list,
+    integer,
+    optional,
+    real,
+)
 from ._plotting import NET_LABELS, figure, save_figure
 from .free_theory import HMS_WIDTHS
 

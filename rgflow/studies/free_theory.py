@@ -16,11 +16,22 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from .._validate import check_seed
 from .._ensemble import measure
 from .._exact import exact_moment, gp_correlator
 from .._nets import hms_inputs, make_net
-from ._config import N_NETS, NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
+from .._validate import check_seed
+from ._config import (  # noqa: F401
+    N_NETS,
+    NETS,
+    SEED,
+    choice,
+    choice_list,
+    float_list,
+    int_list,
+    integer,
+    optional,
+    real,
+)
 from ._plotting import NET_LABELS, figure, save_figure
 
 HMS_WIDTHS = (2, 3, 4, 5, 10, 20, 50, 100, 500, 1000)

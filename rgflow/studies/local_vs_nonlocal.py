@@ -32,12 +32,12 @@ import warnings
 import jax
 import numpy as np
 
-from .._validate import check_seed
 from .._ensemble import measure
 from .._exact import exact_connected, exact_moment
 from .._fit import fit, whiten
 from .._fit_data import DEFAULT_CUTOFF, exact_data, mc_data, tree_model
 from .._nets import hms_inputs, make_net
+from .._validate import check_seed
 from ._config import (  # noqa: F401
     N_NETS,
     NETS,

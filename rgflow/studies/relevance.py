@@ -1,18 +1,30 @@
-"""Which operators die away: flows of the dimensionless couplings of a richer action
-(physics.md §7; issue 4).
+"""Exponents of the dimensionful couplings of a richer action in the box cutoff, with the checks
+that decide whether they may be reported, and the 1/N hierarchy between the operators
+(physics.md §7, "What this flow is, and is not").
 
-The action S = S_GP + ∫ (λ + λ2 |y|²) f⁴ + κ ∫ f⁶ + λ_NL ∫∫ f(y)² f(z)² is matched to the
+The action S = S_GP + ∫ (λ0 + λ2 |y|²) f⁴ + κ ∫ f⁶ + λ_NL ∫∫ f(y)² f(z)² is matched to the
 exact (or Monte Carlo) connected 4- and 6-pt functions at every cutoff: the 4-pt entries
-determine (λ, λ2, λ_NL), the 6-pt entries κ given the quartics, including the λ² exchange
+determine (λ0, λ2, λ_NL), the 6-pt entries κ given the quartics, including the λ² exchange
 (hierarchical matching, `rgflow._beta.matching_problem`). The couplings are refitted at each of
-the 21 HMS cutoffs and flowed with diffrax; the dimensionless couplings ĝ = g Λ^{[g]} use the
-engineering dimensions from the kernel's scaling (`rgflow._relevance`). Scaling exponents θ
-(g ∝ Λ^θ) come from the matched couplings in the window Λ >= 10⁴ (with Monte Carlo errors) and
-from the stability matrix at the Gaussian fixed point; each operator is classified and compared
-with the constant quartic.
+the 21 HMS cutoffs and flowed with diffrax.
+
+**What is reported.** Λ is the half-width of the box over which the vertices are integrated;
+Λ → ∞ removes this volume cutoff (the direction of every exponent, `direction` in the JSON).
+For each coupling, the exponent θ of the *dimensionful* coupling, g ∝ Λ^θ, over the window
+Λ >= 10⁴, against power counting θ = −[g]. In the dimensionless couplings ĝ = g Λ^{[g]} every
+operator is exactly marginal at tree level (the linearised flow of ĝ vanishes), so no
+relevant/irrelevant classification is given: Δθ = θ − θ_λ0 < 0 says exactly that a coupling
+falls faster in Λ than λ0, which is all that HMS's "less relevant at large Λ" means. θ is
+withheld, and the failure reported with its number, when the fit leaves more than 10 % of its
+target unexplained, when the flow departs from the refits by more than 1e-3, or when log|g| is not
+linear in log Λ in the window (`rgflow._relevance.dimensionful_exponents`).
+
+**The 1/N hierarchy.** At fixed Λ the operators are ordered by the width: the couplings are
+refitted at N, 10N, 100N (the tables do not depend on N) and their exponents in N compared with
+N^{1−k/2} (quartics −1, κ −2), together with the connected correlators themselves (fit-free).
 
 Defaults: d_in = 1 for Erf and Gauss, d_in = 2 for ReLU (at d_in = 1 with σ_b = 0 every 4-pt
-design column is ∝ Π x_i, so λ, λ2, λ_NL are not separately determined: a clear error).
+design column is ∝ Π x_i, so λ0, λ2, λ_NL are not separately determined: a clear error).
 """
 
 from __future__ import annotations
@@ -21,17 +33,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._beta import _refit_tables, beta_from_tables, matching_problem, refit
+from .._flow import build_tables, flow
+from .._relevance import (
+    DIRECTION,
+    coupling_dimensions,
+    coupling_orders,
+    dimensionful_exponents,
+    field_dimension,
+    fit_residuals,
+    flow_gap,
+    width_hierarchy,
+)
 from .._validate import check_seed
-from .._beta import beta_from_tables, matching_problem, refit
-from .._flow import TableInterpolant, flow
-from .._relevance import coupling_dimensions, field_dimension, relevance
-from ._config import N_NETS, NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
+from ._config import N_NETS, NETS, SEED, choice, choice_list, int_list
 from ._plotting import NET_LABELS, figure, save_figure
 from .rg_lambda import DEFAULT_WIDTHS, HMS_CUTOFFS, WINDOW_MIN
 
 DEFAULT_D_IN = {"erf": 1, "relu": 2, "gauss": 1}
-LABELS = (r"$\lambda$", r"$\lambda_2$", r"$\kappa$", r"$\lambda_{NL}$")
-KEYS = ("lambda", "lambda2", "kappa", "lambda_nl")
+LABELS = (r"$\lambda_0$", r"$\lambda_2$", r"$\kappa$", r"$\lambda_{NL}$")
+TEXT_LABELS = ("λ0", "λ2", "κ", "λ_NL")
+KEYS = ("lambda0", "lambda2", "kappa", "lambda_nl")
 
 
 def _max_growth_eig(prob, cut, g):
@@ -49,6 +71,30 @@ def _max_growth_eig(prob, cut, g):
     return float(np.max(np.abs(np.linalg.eigvals(jac * d[None, :] / d[:, None]))))
 
 
+def _targets(net, xs, source, n_nets, seed):
+    """(targets {4, 6}, stderr or None, weights) of one network."""
+    from .._ensemble import measure  # noqa: PLC0415
+    from .._exact import exact_connected  # noqa: PLC0415
+
+    if source == "exact":
+        t = {n: np.asarray(exact_connected(net, xs, n, full=False)) for n in (4, 6)}
+        return t, None, {n: np.full(v.size, 1.0 / np.mean(v**2)) for n, v in t.items()}
+    m = measure(net, xs, n_nets, key=jax.random.key(check_seed(seed)), orders=(2, 4, 6))
+    t = {n: np.asarray(m.connected(n, full=False)) for n in (4, 6)}
+    err = {n: np.asarray(m.connected_stderr(n, full=False)) for n in (4, 6)}
+    return t, err, {n: 1.0 / err[n] ** 2 / np.mean(1.0 / err[n] ** 2) for n in (4, 6)}
+
+
+def _coupling_stderr(prob, cut, stderr):
+    """Standard errors of the refitted couplings `(C, m)`, propagated linearly from the
+    targets' standard errors (independent entries)."""
+    lin, quad = prob.tables(cut)
+    w, det = jnp.asarray(prob.weights), jnp.asarray(prob.determines)
+    jac = np.asarray(jax.jacfwd(lambda t: _refit_tables(lin, quad, t, w, 30, det))(
+        jnp.asarray(prob.target)))  # (C, m, n)
+    return np.sqrt(np.sum((jac * stderr[None, None, :]) ** 2, axis=-1))
+
+
 def relevance_study(
     net_name: str,
     d_in: int | None = None,
@@ -59,150 +105,218 @@ def relevance_study(
     seed: int = 0,
     cutoffs=HMS_CUTOFFS,
     window_min: float = WINDOW_MIN,
+    width_factors=(1, 10, 100),
     stiffness_limit: float = 50.0,
 ) -> dict:
-    """Refits, diffrax flows, dimensionless couplings and relevance of (λ, λ2, κ, λ_NL).
+    """Refits, diffrax flow, checked dimensionful exponents and the 1/N hierarchy of
+    (λ0, λ2, κ, λ_NL) (module docstring).
 
     **Arguments:**
 
     - `net_name`: "erf", "relu" or "gauss"; `d_in` (default per net, module docstring).
     - `width`: N (default as `rgflow.studies.rg_lambda.DEFAULT_WIDTHS`).
-    - `source`: "exact" or "mc" (`n_nets`, `seed`).
-    - `cutoffs`: the cutoffs; `window_min`: the asymptotic window for the exponents.
+    - `source`: "exact" or "mc" (`n_nets`, `seed`; one ensemble per width).
+    - `cutoffs`: the cutoffs; `window_min`: the window Λ >= `window_min` of the exponents.
+    - `width_factors`: the widths of the hierarchy are N × these (at least two, distinct).
     - `stiffness_limit`: if the exact-refit flow has |eigenvalues| of ∂β/∂g above this (nearly
-      collinear design columns, see `rgflow._flow`), the homogeneous flow is used instead.
+      collinear design columns, see `rgflow._flow`), the homogeneous flow is used instead; its
+      departure from the refits is then measured and reported like any other.
 
-    **Returns:** a JSON-ready dict (see `scripts/relevance.py`).
+    **Returns:** a JSON-ready dict: `direction`, `cutoffs`, `couplings` (refits), their
+    `couplings_stderr` (Monte Carlo), `flow_couplings`, `flow_kind`, `flow_gap` per coupling,
+    `residual` per coupling and cutoff, `exponents` (`dimensionful_exponents`), `hierarchy`
+    (`width_hierarchy` plus the fit-free `correlator_width_exponents`), or `error` when the
+    couplings are not determined.
     """
     from .._actions import Action, BilocalQuartic, LocalCoupling, PolynomialQuartic  # noqa: PLC0415
-    from .._ensemble import measure  # noqa: PLC0415
-    from .._exact import exact_connected  # noqa: PLC0415
     from .._nets import hms_inputs, make_net  # noqa: PLC0415
 
+    if source not in ("exact", "mc"):
+        raise ValueError(f"`source` must be 'exact' or 'mc', got {source!r}.")
+    factors = [int(f) for f in width_factors]
+    if len(set(factors)) < 2 or min(factors) < 1:
+        raise ValueError(f"`width_factors` must hold at least two distinct integers >= 1, "
+                         f"got {width_factors!r}.")
     d_in = DEFAULT_D_IN.get(net_name, 1) if d_in is None else int(d_in)
     width = DEFAULT_WIDTHS.get(net_name, 10) if width is None else int(width)
     net = make_net(net_name, width=width, d_in=d_in)
     xs = hms_inputs(net_name, d_in)
     cut = np.asarray(cutoffs, np.float64)
     act = Action(net, [PolynomialQuartic(), LocalCoupling(6), BilocalQuartic()])
-    if source == "exact":
-        t = {n: np.asarray(exact_connected(net, xs, n, full=False)) for n in (4, 6)}
-        err = None
-        w = {n: np.full(v.size, 1.0 / np.mean(v**2)) for n, v in t.items()}
-    elif source == "mc":
-        m = measure(net, xs, n_nets, key=jax.random.key(check_seed(seed)), orders=(2, 4, 6))
-        t = {n: np.asarray(m.connected(n, full=False)) for n in (4, 6)}
-        err = {n: np.asarray(m.connected_stderr(n, full=False)) for n in (4, 6)}
-        w = {n: 1.0 / err[n] ** 2 / np.mean(1.0 / err[n] ** 2) for n in (4, 6)}
-    else:
-        raise ValueError(f"`source` must be 'exact' or 'mc', got {source!r}.")
+    t, err, w = _targets(net, xs, source, n_nets, seed)
     prob = matching_problem(act, xs, t, w, stderr=err)
     fd = field_dimension(net, xs)
     dims = coupling_dimensions(act, fd)
     out = {"net": net_name, "d_in": d_in, "width": width, "source": source,
-           "n_nets": n_nets if source == "mc" else None, "cutoffs": cut.tolist(),
-           "names": list(prob.names), "keys": list(KEYS), "field_dimension": fd,
+           "n_nets": n_nets if source == "mc" else None, "direction": DIRECTION,
+           "cutoffs": cut.tolist(), "names": list(prob.names), "keys": list(KEYS),
+           "field_dimension": fd["field_dimension"],
            "dimensions": [None if v is None else float(v) for v in dims]}
     # one 16-node Chebyshev segment over the whole range: the couplings' power-law growth is
     # factored out exactly (ReLU) or the tables are constant (Gauss-net, converged integrals)
     seg = float(np.log(cut[-1] / cut[0])) + 1e-9
-    nodes, _ = TableInterpolant.nodes(float(np.log(cut[0])), float(np.log(cut[-1])),
-                                      segment_width=seg)
-    win = cut[cut >= window_min]
-    # one quadrature for everything (interpolation nodes, Λ0, refits, window, last cutoff)
-    prob.precompute(np.exp(nodes.ravel()), cut[:1], cut, win, cut[-1:])
+    win_mask = cut >= window_min
+    win = cut[win_mask]
     try:
+        # one quadrature for everything (interpolation nodes of the flow, Λ0, the cutoffs, the
+        # window, the last cutoff), cached on the problem where `flow` finds it
+        build_tables(prob, float(np.log(cut[0])), float(np.log(cut[-1])), segment_width=seg,
+                     extra_cutoffs=[cut[:1], cut, win, cut[-1:]])
         g_ref = np.asarray(refit(prob, cut))
     except ValueError as e:  # rank-deficient: report, do not flow NaNs
-        out.update({"error": str(e), "classification": None})
+        out.update({"error": str(e), "exponents": None, "hierarchy": None})
         return out
     stiff = _max_growth_eig(prob, cut[-1:], g_ref[-1])
     exact_flow = stiff < stiffness_limit
     rtol = 1e-10 if exact_flow else 1e-8
     sol = flow(prob, cut, g0=g_ref[0], residual_term=exact_flow, rtol=rtol, atol=rtol * 1e-2,
-               dimensions=[0.0 if v is None else v for v in dims], throw=False,
-               segment_width=seg)
+               throw=False, segment_width=seg)
     g_flow = np.asarray(sol.couplings)
-    rel_dev = np.abs(g_flow - g_ref) / np.abs(g_ref)
-    rel = relevance(prob, win, dims)
-    dim0 = np.asarray([0.0 if v is None else v for v in dims])
+    gaps = flow_gap(g_flow, g_ref)
+    exps = dimensionful_exponents(prob, win, couplings=g_ref[win_mask], dimensions=dims,
+                                  flow_gaps=gaps, labels=TEXT_LABELS, reference=0)
     out.update({
         "couplings": g_ref.tolist(),
-        "dimensionless": (g_ref * cut[:, None] ** dim0[None]).tolist(),
-        "flow_couplings": g_flow.tolist(),
-        "flow_dimensionless": np.asarray(sol.dimensionless).tolist(),
+        "couplings_stderr": None if err is None else _coupling_stderr(
+            prob, cut, prob.target_stderr).tolist(),
+        "flow_couplings": np.where(np.isfinite(g_flow), g_flow, np.nan).tolist(),
         "flow_kind": "exact-refit" if exact_flow else "homogeneous",
         "flow_stiffness": stiff,
         "flow_result": str(sol.result),
-        "flow_stats": {k: int(np.asarray(v)) for k, v in sol.stats.items() if np.asarray(v).size == 1},
-        "flow_max_rel_dev": float(np.nanmax(rel_dev)) if np.all(np.isfinite(g_flow)) else None,
-        "residual_4pt": None, "residual_6pt": None,
+        "flow_gap": [float(v) for v in gaps],
+        "residual": fit_residuals(prob, cut, g_ref).tolist(),
+        "exponents": exps,
     })
-    lin, quad = prob.tables(cut)
-    from .._beta import _predict  # noqa: PLC0415
-
-    pred = np.stack([np.asarray(_predict(jnp.asarray(g_ref[k]), lin[k], None if quad is None else quad[k]))
-                     for k in range(len(cut))])
-    n4 = t[4].size
-    out["residual_4pt"] = (np.linalg.norm(pred[:, :n4] - t[4], axis=1) / np.linalg.norm(t[4])).tolist()
-    out["residual_6pt"] = (np.linalg.norm(pred[:, n4:] - t[6], axis=1) / np.linalg.norm(t[6])).tolist()
-    out.update({k: rel[k] for k in ("predicted_theta", "theta", "theta_stderr", "theta_stability",
-                                    "y_stability", "classification", "delta_theta",
-                                    "delta_theta_stderr", "less_relevant_than_quartic", "window")})
-    out["scaling_exponents"] = dict(zip(KEYS, rel["theta"]))
-    out["classification_by_name"] = dict(zip(KEYS, rel["classification"]))
+    # the 1/N hierarchy: the same conditions at N × factors
+    widths = [width * f for f in factors]
+    tg, wt, tnorm = [], [], {4: [], 6: []}
+    for n_w in widths:
+        tw, _, ww = (t, err, w) if n_w == width else _targets(
+            make_net(net_name, width=n_w, d_in=d_in), xs, source, n_nets, seed)
+        tg.append(np.concatenate([tw[4], tw[6]]))
+        wt.append(np.concatenate([ww[4], ww[6]]))
+        for k in (4, 6):
+            tnorm[k].append(float(np.linalg.norm(tw[k])))
+    hier = width_hierarchy(prob, np.stack(tg), widths, cut, orders=coupling_orders(act),
+                           weights=np.stack(wt), labels=TEXT_LABELS, reference=0)
+    logn = np.log(widths)
+    hier["correlator_norms"] = {str(k): v for k, v in tnorm.items()}
+    hier["correlator_width_exponents"] = {
+        str(k): float(np.polyfit(logn, np.log(tnorm[k]), 1)[0]) for k in (4, 6)}
+    hier["predicted_correlator_width_exponents"] = {"4": -1.0, "6": -2.0}
+    out["hierarchy"] = hier
     return out
 
 
+def _fmt_theta(e) -> str:
+    if e["status"] != "ok":
+        return "no exponent: " + "; ".join(e["reasons"])
+    th = 0.0 if abs(e["theta"]) < 5e-4 else e["theta"]
+    se = e.get("theta_stderr")
+    if se:
+        d = max(1, int(-np.floor(np.log10(se))) + 1)
+        return f"θ = {th:+.{d}f} ± {se:.{d}f}"
+    return f"θ = {th:+.3f}"
+
+
 def plot_relevance(res: dict, path_stem, formats=("png",)) -> list:
-    """Dimensionless couplings ĝ(Λ)/ĝ(Λ0), and couplings relative to the constant quartic."""
-    fig, axes = figure(1, 2, width=3.3, height=2.8)
-    ax, axr = axes[0]
+    """Left: dimensionful couplings |g(Λ)/g(Λ0)| (refits: points, flow: lines, power counting:
+    dotted) with θ or the failed check in the legend. Right: the 1/N hierarchy,
+    |g(N)/g(N_1)| at the largest cutoff against N/N_1 with N^{1−k/2}, and the connected
+    correlators (fit-free)."""
+    fig, axes = figure(1, 2, width=3.5, height=3.0)
+    ax, axh = axes[0]
     title = (f"{NET_LABELS.get(res['net'], res['net'])}, $d_{{in}}={res['d_in']}$, "
-             f"$N={res['width']}$ ({res['source']})")
+             f"width $N={res['width']}$ ({res['source']})")
     if res.get("error"):
-        ax.text(0.05, 0.5, "undetermined:\n" + res["error"][:160], transform=ax.transAxes,
-                fontsize=6, wrap=True)
-        ax.set_title(title)
+        for a in (ax, axh):
+            a.set_axis_off()
+        ax.text(0.0, 0.5, "couplings not determined:\n" + res["error"][:300], transform=ax.transAxes,
+                fontsize=7, wrap=True, va="center")
+        ax.set_title(title, fontsize=9)
         return save_figure(fig, path_stem, formats=formats)
     cut = np.asarray(res["cutoffs"])
-    gh = np.asarray(res["dimensionless"])
-    fgh = np.asarray(res["flow_dimensionless"])
     g = np.asarray(res["couplings"])
     fg = np.asarray(res["flow_couplings"])
+    se = res.get("couplings_stderr")
+    ents = res["exponents"]["couplings"]
+    const = np.all(np.ptp(g, axis=0) <= 1e-9 * np.max(np.abs(g), axis=0))
     for i, lab in enumerate(LABELS):
         c = f"C{i}"
-        ax.plot(cut, np.abs(gh[:, i] / gh[0, i]), "o", ms=3, color=c)
-        ax.plot(cut, np.abs(fgh[:, i] / fgh[0, i]), "-", color=c,
-                label=f"{lab}: θ = {res['theta'][i]:.2f} ({res['classification'][i]})")
-        r = np.abs((g[:, i] / g[0, i]) / (g[:, 0] / g[0, 0]))
-        fr = np.abs((fg[:, i] / fg[0, i]) / (fg[:, 0] / fg[0, 0]))
-        axr.plot(cut, r, "o", ms=3, color=c)
-        axr.plot(cut, fr, "-", color=c, label=f"{lab}: Δθ = {res['delta_theta'][i]:+.2f}")
-    vals = np.abs(fgh / fgh[0])
-    vals = vals[np.isfinite(vals) & (vals > 0)]
-    if vals.size:  # constant ĝ (exact power counting): keep rounding noise invisible
-        ax.set_ylim(min(0.1, vals.min() / 3), max(10.0, vals.max() * 3))
-    for a in (ax, axr):
-        a.set_xscale("log")
-        a.set_yscale("log")
-        a.set_xlabel(r"cutoff $\Lambda$")
-        a.legend(fontsize=6)
-    ax.set_ylabel(r"$|\hat g(\Lambda)/\hat g(\Lambda_0)|$, $\hat g = g\,\Lambda^{[g]}$")
-    axr.set_ylabel(r"$|g/g(\Lambda_0)|\;/\;|\lambda/\lambda(\Lambda_0)|$")
-    ax.set_title(title, fontsize=8)
-    axr.set_title(f"relative to the constant quartic ({res['flow_kind']} flow: lines)", fontsize=8)
+        e = ents[i]
+        ok = e["status"] == "ok"
+        yerr = None if se is None else np.abs(np.asarray(se)[:, i] / g[0, i])
+        txt = _fmt_theta(e) if ok else "no θ: " + "; ".join(
+            r.split(" > ")[0] for r in e["reasons"])
+        off = 10.0 ** (-3 * i)  # curves offset by 10^{-3i}: equal exponents would overlap
+        ax.errorbar(cut, off * np.abs(g[:, i] / g[0, i]),
+                    yerr=None if yerr is None else off * yerr, fmt="o" if ok else "x", ms=3.5,
+                    color=c, label=f"{lab} (×$10^{{{-3 * i}}}$): {txt}")
+        ax.plot(cut, off * np.abs(fg[:, i] / g[0, i]), "-", color=c, lw=1.0)
+        if e["dimension"] is not None and not const:
+            ax.plot(cut, off * (cut / cut[0]) ** e["predicted_theta"], ":", color="0.2", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    if const:
+        ax.set_ylim(1e-11, 10)
+        ax.text(0.5, 0.06, "all four couplings constant in Λ to rounding\n"
+                "(Gauss-net: vertex integrals over all space)", transform=ax.transAxes,
+                ha="center", fontsize=7)
+    ax.set_xlabel(r"box cutoff $\Lambda$  ($\Lambda\to\infty$ removes it)")
+    ax.set_ylabel(r"$|g(\Lambda)/g(\Lambda_0)|$ (dimensionful)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=6.3, ncol=1, frameon=False)
+    # the 1/N hierarchy
+    h = res["hierarchy"]
+    nw = np.asarray(h["widths"], float)
+    x = nw / nw[0]
+    hg = np.asarray(h["couplings"])[:, -1, :]  # (W, m) at the largest cutoff (the exponents
+    # in N are the same at every cutoff: `width_exponent_spread`)
+    for k, mk in (("4", "s"), ("6", "D")):
+        v = np.asarray(h["correlator_norms"][k])
+        axh.plot(x, v / v[0], mk, ms=8, mfc="none", color="0.4",
+                 label=rf"$\|G_{{{k},c}}\|$ (data): slope {h['correlator_width_exponents'][k]:+.3f}")
+    for i, e in enumerate(h["entries"]):
+        if e["status"] != "ok":
+            continue
+        # small horizontal shifts (×1.08^i) keep equal points apart
+        axh.plot(x * 1.08**i, np.abs(hg[:, i] / hg[0, i]), "o", ms=3.5, color=f"C{i}",
+                 label=f"{LABELS[i]}: slope {e['width_exponent']:+.3f} "
+                       f"(expected {e['predicted_width_exponent']:+.0f})")
+    xx = np.geomspace(1, x[-1], 20)
+    for p, ls in ((-1, "--"), (-2, ":")):
+        axh.plot(xx, xx**p, ls, color="0.3", lw=0.8, label=rf"$(N/N_1)^{{{p}}}$")
+    axh.set_xscale("log")
+    axh.set_yscale("log")
+    axh.set_xlabel(rf"$N/N_1$  ($N_1 = {int(nw[0])}$)")
+    axh.set_ylabel(r"$|g(N)/g(N_1)|$ at $\Lambda = 10^5$")
+    failed = [TEXT_LABELS[i] for i, e in enumerate(h["entries"]) if e["status"] != "ok"]
+    axh.set_title("1/N hierarchy at fixed Λ" + (f" (not shown, fit failed: {', '.join(failed)})"
+                                                if failed else ""), fontsize=8)
+    axh.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=6.3, ncol=2, frameon=False)
+    ex = res["exponents"]
+    note = (f"θ: g ∝ Λ^θ of the dimensionful coupling in the window Λ ≥ {ex['window'][0]:.0f}; "
+            "direction: Λ → ∞ removes the box (volume) cutoff. Dotted: power counting θ = −[g]. "
+            "No relevance class: ĝ = gΛ^[g] is exactly marginal at tree level. "
+            "Points shifted by ×1.08 in N/N₁ where they would coincide.\n"
+            f"θ withheld when the fit residual > {ex['max_residual']:g}, the flow departs from the "
+            f"refits by > {ex['max_flow_gap']:g} ({res['flow_kind']} flow; gaps "
+            + ", ".join(f"{TEXT_LABELS[i]} {v:.0e}" for i, v in enumerate(res["flow_gap"]))
+            + f") or the slope drifts by > {ex['max_drift']:g}.")
+    fig.text(0.01, -0.02, note, fontsize=6.3, va="top", ha="left", wrap=True)
     return save_figure(fig, path_stem, formats=formats)
 
 
 # ----------------------------------------------------------------------- study interface ---
 
-TITLE = "Relevance of λ, λ2, κ, λ_NL (beyond the paper)"
+TITLE = "Exponents of dimensionful couplings λ0, λ2, κ, λ_NL and their 1/N hierarchy (beyond the paper)"
 SCHEMA = {"nets": choice_list(*NETS), "source": choice("exact", "mc"), "n_nets": N_NETS,
-          "seed": SEED}
+          "seed": SEED, "width_factors": int_list(minimum=1)}
 DEFAULTS = {
-    "quick": {"nets": list(NETS), "source": "exact", "n_nets": 200_000, "seed": 0},
-    "full": {"nets": list(NETS), "source": "mc", "n_nets": 1_000_000, "seed": 0},
+    "quick": {"nets": list(NETS), "source": "exact", "n_nets": 200_000, "seed": 0,
+              "width_factors": [1, 10, 100]},
+    "full": {"nets": list(NETS), "source": "mc", "n_nets": 1_000_000, "seed": 0,
+             "width_factors": [1, 10, 100]},
 }
 
 
@@ -210,7 +324,7 @@ def run(config: dict, *, progress: bool = False) -> dict:
     out = {}
     for name in config["nets"]:
         res = relevance_study(name, source=config["source"], n_nets=config["n_nets"],
-                              seed=config["seed"])
+                              seed=config["seed"], width_factors=config["width_factors"])
         out[f"relevance_{name}_d{res['d_in']}"] = res
     return out
 
@@ -222,11 +336,28 @@ def plot(result: dict, stem) -> list:
 def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     for r in results.values():
+        head = f"{r['net']} N={r['width']} d_in={r['d_in']} ({r['source']})"
         if r.get("error"):
-            rows.append((f"scaling exponents θ, {r['net']}", f"failed: {r['error']}", ""))
+            rows.append((f"fit {{λ0, λ2, κ, λ_NL}}, {head}", f"FAILED: {r['error']}", ""))
             continue
-        ex = ", ".join(f"{k} {v:+.3f} ({c})" for (k, v), c in
-                       zip(r["scaling_exponents"].items(), r["classification"]))
-        rows.append((f"scaling exponents θ (g ∝ Λ^θ), {r['net']} d_in={r['d_in']}", ex,
-                     "higher operators less relevant than λ"))
+        ents = r["exponents"]["couplings"]
+        val = "; ".join(f"{e['name']} " + (_fmt_theta(e)[4:] if e["status"] == "ok"
+                                            else "FAILED (" + "; ".join(e["reasons"]) + ")")
+                        for e in ents)
+        pc = ", ".join(f"{e['name']} {e['predicted_theta']:+.0f}" for e in ents)
+        rows.append((f"θ of dimensionful couplings in the fit {{λ0, λ2, κ, λ_NL}} (g ∝ Λ^θ, "
+                     f"Λ → ∞ removes the box cutoff, window Λ ≥ 10⁴), {head}", val,
+                     f"power counting θ = −[g]: {pc}"))
+        h = r["hierarchy"]
+        hv = "; ".join(f"{e['name']} {e['width_exponent']:+.3f}" if e["status"] == "ok"
+                       else f"{e['name']} FAILED (" + "; ".join(e["reasons"]) + ")"
+                       for e in h["entries"])
+        for e in h["entries"]:
+            if e.get("ratio_width_exponent") is not None and e["k"] != h["entries"][0]["k"]:
+                hv += (f"; {e['name']}/{h['reference']} ∝ N^{e['ratio_width_exponent']:+.3f} "
+                       f"(expected {e['predicted_ratio_width_exponent']:+.0f})")
+        cw = h["correlator_width_exponents"]
+        hv += f"; data: G4_c {cw['4']:+.3f}, G6_c {cw['6']:+.3f}"
+        rows.append((f"1/N hierarchy: exponent of N (same at every cutoff; residual: max over all cutoffs), N = {', '.join(str(int(n)) for n in h['widths'])}, "
+                     f"{head}", hv, "N^(1−k/2): quartics −1, κ −2"))
     return rows

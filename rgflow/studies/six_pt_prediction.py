@@ -10,12 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_seed
 from .._exact import exact_connected, exact_moment, gp_correlator
 from .._integrals import QuadratureOptions, _check_xs, vertex_integrals
 from .._nets import hms_inputs, make_net
 from .._predict import _match_quartic
 from .._tuples import sorted_tuples, splits, to_full
+from .._validate import check_seed
 from ._config import N_NETS, NETS, SEED, choice, choice_list, integer, optional
 from ._plotting import NET_LABELS, figure, save_figure
 
