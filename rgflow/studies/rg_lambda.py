@@ -42,7 +42,7 @@ from .._relevance import (
     failed_checks,
     field_dimension,
 )
-from .._validate import check_seed
+from .._validate import check_positive_int, check_seed
 from ._config import (  # noqa: F401
     N_NETS,
     NETS,
@@ -116,6 +116,7 @@ def rg_lambda(
     window_min: float = WINDOW_MIN,
     n_dense: int = 60,
     rtol: float = 1e-10,
+    depth: int = 1,
 ) -> dict:
     """λ(Λ) of one network: refits, log–log fit, power counting and the diffrax flow.
 
@@ -131,6 +132,11 @@ def rg_lambda(
     - `window_min`: the asymptotic window is Λ >= `window_min`.
     - `n_dense`: extra log-spaced save points of the flow (for the figure).
     - `rtol`: flow tolerance (PID rtol; atol = rtol/100 on the scaled couplings).
+    - `depth`: hidden layers L (physics.md §11). L = 1 is the one-layer net of HMS; for L > 1
+      the network is `rgflow.DeepNet(activation=net_name, ...)` (Erf and ReLU only: Gauss-net's
+      input-dependent normalisation has no deep analogue), the vertex lines carry the deep
+      kernel, and the "exact" ΔG4 is the O(1/n) layer recursion `rgflow.perturbative_connected`
+      (Monte Carlo stays exact at every order).
 
     **Returns:** a JSON-ready dict with `direction` (Λ → ∞ removes the box cutoff), `cutoffs`,
     `lambda` (element mean), `lambda_ls` (least squares), their `residual_mean`/`residual_ls`
@@ -149,10 +155,20 @@ def rg_lambda(
     if source not in ("exact", "mc"):
         raise ValueError(f"`source` must be 'exact' or 'mc', got {source!r}.")
     width = DEFAULT_WIDTHS.get(net_name, 10) if width is None else int(width)
-    net = make_net(net_name, width=width, d_in=d_in)
+    depth = check_positive_int("depth", depth)
     xs = hms_inputs(net_name, d_in)
     cut = np.asarray(cutoffs, np.float64)
-    dg4_exact = np.asarray(exact_connected(net, xs, 4, full=False))
+    if depth == 1:
+        net = make_net(net_name, width=width, d_in=d_in)
+        dg4_exact = np.asarray(exact_connected(net, xs, 4, full=False))
+    else:
+        from .._deep import DeepNet, perturbative_connected  # noqa: PLC0415
+
+        if net_name not in ("erf", "relu"):
+            raise ValueError(f"`depth` > 1 needs net 'erf' or 'relu' (a deep Gauss-net is not "
+                             f"defined), got net {net_name!r} with depth {depth}.")
+        net = DeepNet(activation=net_name, width=width, depth=depth, d_in=d_in)
+        dg4_exact = np.asarray(perturbative_connected(net, xs, 4, full=False))
     if source == "exact":
         dg4, err = dg4_exact, None
     else:
@@ -230,7 +246,7 @@ def rg_lambda(
     nonzero = np.abs(dg4) > 1e-10 * np.max(np.abs(dg4))
     leading = (np.abs(i4_slope + predicted) < 0.5) & nonzero
     out = {
-        "net": net_name, "d_in": d_in, "width": width, "source": source,
+        "net": net_name, "d_in": d_in, "width": width, "depth": depth, "source": source,
         "n_nets": n_nets if source == "mc" else None,
         "direction": DIRECTION,
         "cutoffs": cut.tolist(),
@@ -344,7 +360,9 @@ def plot_rg_lambda(res: dict, path_stem, formats=("png",)) -> list:
     ax.set_xlabel(r"box cutoff $\Lambda$  ($\Lambda\to\infty$ removes it)")
     ax.set_ylabel(r"$|\lambda(\Lambda)|$")
     ax.set_title(f"{NET_LABELS.get(res['net'], res['net'])}, $d_{{in}}={res['d_in']}$, "
-                 f"width $N={res['width']}$ ({res['source']})", fontsize=9)
+                 f"width $N={res['width']}$"
+                 + (f", depth $L={res['depth']}$" if res.get("depth", 1) > 1 else "")
+                 + f" ({res['source']})", fontsize=9)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=6.5, ncol=2, frameon=False)
     # effective exponent between neighbouring refit cutoffs (finite differences of refits, not
     # of the flow: no solver noise), on a y-range of at least ±1 around power counting
@@ -383,23 +401,28 @@ def plot_rg_lambda(res: dict, path_stem, formats=("png",)) -> list:
 TITLE = "λ(Λ): refits, power counting and the diffrax flow (HMS fig. 3)"
 SCHEMA = {"nets": choice_list(*NETS), "d_ins": choice_list(1, 2, 3),
           "source": choice("exact", "mc"), "n_nets": N_NETS, "seed": SEED,
-          "width": optional(integer(1))}
+          "width": optional(integer(1)), "depth": integer(1, 64)}
 DEFAULTS = {
     # quick: d_in = 1 only (runtime budget of the demo); d_in = 2, 3 with --profile full or --d-in
     "quick": {"nets": list(NETS), "d_ins": [1], "source": "exact", "n_nets": 200_000,
-              "seed": 0, "width": None},
+              "seed": 0, "width": None, "depth": 1},
     "full": {"nets": list(NETS), "d_ins": [1, 2, 3], "source": "mc", "n_nets": 1_000_000,
-             "seed": 0, "width": None},
+             "seed": 0, "width": None, "depth": 1},
 }
 
 
 def run(config: dict, *, progress: bool = False) -> dict:
+    depth = config.get("depth", 1)
+    if depth > 1 and "gauss" in config["nets"]:
+        raise ValueError("configuration key `rg_lambda.depth`: depth > 1 needs nets erf and/or "
+                         "relu (a deep Gauss-net is not defined); pass e.g. --nets erf,relu")
+    suffix = "" if depth == 1 else f"_L{depth}"
     out = {}
     for name in config["nets"]:
         for d in config["d_ins"]:
-            out[f"rg_lambda_{name}_d{d}"] = rg_lambda(
+            out[f"rg_lambda_{name}_d{d}{suffix}"] = rg_lambda(
                 name, d, width=config["width"], source=config["source"],
-                n_nets=config["n_nets"], seed=config["seed"])
+                n_nets=config["n_nets"], seed=config["seed"], depth=depth)
     return out
 
 
@@ -417,6 +440,6 @@ def summary(config: dict, results: dict) -> list[tuple]:
             ("lambda_ls_window", "least-squares, Λ ≥ 10⁴:")))
         val += f"; flow vs refits: max relative gap {_gap_text(r['flow_max_rel_dev'])}"
         rows.append((f"θ of the single local quartic λ (g ∝ Λ^θ, Λ → ∞ removes the box cutoff; "
-                     f"{r['source']}), {r['net']} N={r['width']} d_in={r['d_in']}", val,
+                     f"{r['source']}), {r['net']} N={r['width']} d_in={r['d_in']}" + (f" L={r['depth']}" if r.get('depth', 1) > 1 else ""), val,
                      f"{ex['predicted_theta']:+.0f} (power counting, asymptotic)"))
     return rows
