@@ -26,8 +26,6 @@ correlators to the order kept, not a density (physics.md §9).
 
 from __future__ import annotations
 
-import time
-
 import jax
 import numpy as np
 
@@ -55,14 +53,34 @@ def _inputs(net: str, d_in: int) -> tuple[np.ndarray, str]:
     return hms_inputs(net, d_in), "HMS inputs"
 
 
+def _deep_action(net: str, d_in: int, width: int, depth: int, sigma_b: float, xs):
+    """The O(1/n) Edgeworth action of a deep net (physics.md §9, §11): K the deep GP kernel,
+    κ4 the O(1/n) layer recursion (`rgflow.perturbative_connected`)."""
+    from .._deep import DeepNet, perturbative_connected  # noqa: PLC0415
+    from .._edgeworth import EdgeworthAction, edgeworth_tensors  # noqa: PLC0415
+
+    if net not in ("erf", "relu"):
+        raise ValueError(f"`depth` > 1 needs net 'erf' or 'relu' (a deep Gauss-net is not "
+                         f"defined), got net {net!r} with depth {depth}.")
+    nw = DeepNet(activation=net, width=width, depth=depth, d_in=d_in, sigma_b=sigma_b)
+    k2 = np.asarray(nw.kernel(xs, xs))
+    k4 = np.asarray(perturbative_connected(nw, xs, 4))
+    q, l4, l6 = edgeworth_tensors(k2, k4, order=1)
+    return nw, EdgeworthAction(quadratic=q, quartic=l4, sextic=l6, kernel=k2, order=1)
+
+
 def projection_table(net: str, d_in: int, *, width: int, cutoff: float, sigma_b: float = 1.0,
-                     xs=None, note: str | None = None) -> dict:
-    """The projection of the exact O(1/N) Edgeworth quartic onto the HMS bases, both metrics."""
-    nw = make_net(net, width=width, d_in=d_in, sigma_b=sigma_b)
+                     xs=None, note: str | None = None, depth: int = 1) -> dict:
+    """The projection of the exact O(1/N) Edgeworth quartic onto the HMS bases, both metrics
+    (`depth` > 1: a deep Erf/ReLU net, κ4 at O(1/n) from the layer recursion)."""
     if xs is None:
         xs, note = _inputs(net, d_in)
     xs = np.asarray(xs, dtype=np.float64)
-    act = edgeworth_action(nw, xs, order=1)
+    if depth == 1:
+        nw = make_net(net, width=width, d_in=d_in, sigma_b=sigma_b)
+        act = edgeworth_action(nw, xs, order=1)
+    else:
+        nw, act = _deep_action(net, d_in, width, depth, sigma_b, xs)
     lam = np.linalg.eigvalsh(np.asarray(act.kernel))
     rows = []
     proj = {m: project_hms_bases(act, nw, xs, cutoff=cutoff, metric=m)
@@ -73,7 +91,7 @@ def projection_table(net: str, d_in: int, *, width: int, cutoff: float, sigma_b:
                      "fraction_whitened": w.fraction, "fraction_correlator": c.fraction,
                      "couplings_whitened": [float(g) for g in np.asarray(w.couplings)],
                      "couplings_correlator": [float(g) for g in np.asarray(c.couplings)]})
-    return {"net": net, "d_in": d_in, "sigma_b": float(sigma_b), "width": width,
+    return {"net": net, "d_in": d_in, "sigma_b": float(sigma_b), "width": width, "depth": depth,
             "inputs": xs.tolist(), "inputs_note": note, "cutoff": float(cutoff),
             "kernel_eigenvalues": lam.tolist(), "kernel_condition": float(lam[-1] / lam[0]),
             "table": rows}
@@ -110,7 +128,8 @@ def mode_quartic(net: str, d_in: int, *, width: int, n_nets: int, seed: int,
 TITLE = "The network's own action (Edgeworth) and the fraction each HMS basis holds"
 SCHEMA = {"nets": choice_list(*NETS), "d_ins": int_list(1), "width": integer(1),
           "cutoff": real(positive=True), "mc_net": choice(*NETS), "mc_width": integer(1),
-          "n_nets": N_NETS, "seed": SEED, "relu_one_dimensional": boolean()}
+          "n_nets": N_NETS, "seed": SEED, "relu_one_dimensional": boolean(),
+          "depth": integer(1, 64)}
 HELP = {"cutoff": "cutoff Λ of the vertex integrals of the operator bases",
         "mc_net": "network of the Monte Carlo check of the mode quartic",
         "mc_width": "width of the Monte Carlo check",
@@ -118,10 +137,10 @@ HELP = {"cutoff": "cutoff Λ of the vertex integrals of the operator bases",
 DEFAULTS = {
     "quick": {"nets": list(NETS), "d_ins": [1], "width": 10, "cutoff": DEFAULT_CUTOFF,
               "mc_net": "erf", "mc_width": 5, "n_nets": 20_000, "seed": 0,
-              "relu_one_dimensional": True},
+              "relu_one_dimensional": True, "depth": 1},
     "full": {"nets": list(NETS), "d_ins": [1, 2], "width": 10, "cutoff": DEFAULT_CUTOFF,
              "mc_net": "erf", "mc_width": 5, "n_nets": 1_000_000, "seed": 0,
-             "relu_one_dimensional": True},
+             "relu_one_dimensional": True, "depth": 1},
 }
 
 
@@ -130,19 +149,21 @@ def run(config: dict, *, progress: bool = False) -> dict:
     for d in config["d_ins"]:
         if d not in (1, 2, 3):
             raise ValueError(f"configuration key `d_ins`: entries must be 1, 2 or 3, got {d}.")
-        t0 = time.perf_counter()
-        res = {"d_in": d, "warning": WARNING, "nets": {}}
+        depth = config.get("depth", 1)
+        if depth > 1 and "gauss" in config["nets"]:
+            raise ValueError("configuration key `edgeworth.depth`: depth > 1 needs nets erf "
+                             "and/or relu (a deep Gauss-net is not defined)")
+        res = {"d_in": d, "depth": depth, "warning": WARNING, "nets": {}}
         for name in config["nets"]:
             res["nets"][name] = projection_table(name, d, width=config["width"],
-                                                 cutoff=config["cutoff"])
-        if config["relu_one_dimensional"] and d == 1:
+                                                 cutoff=config["cutoff"], depth=depth)
+        if config["relu_one_dimensional"] and d == 1 and depth == 1:
             res["nets"]["relu_sigma_b0"] = projection_table(
                 "relu", 1, width=config["width"], cutoff=config["cutoff"], sigma_b=0.0,
                 xs=[[1.0]], note="one-dimensional: σ_b = 0 makes f(x) = x F, so one input x = 1")
         res["mode_quartic"] = mode_quartic(config["mc_net"], d, width=config["mc_width"],
                                            n_nets=config["n_nets"], seed=config["seed"])
-        res["seconds"] = time.perf_counter() - t0
-        out[f"edgeworth_d{d}"] = res
+        out[f"edgeworth_d{d}" + ("" if depth == 1 else f"_L{depth}")] = res
     return out
 
 
