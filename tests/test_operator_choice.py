@@ -26,10 +26,13 @@ def test_gauss_constant_suffices_erf_needs_functions():
 
 def test_relu_d1_is_degenerate():
     """ReLU σ_b = 0, d_in = 1: f(x) = x·F, so λ0 fits exactly and further couplings are not
-    identifiable."""
-    t = _table(compare_operators("relu"))
+    identifiable: those fits are refused (issue 13), not reported with infinite errors."""
+    r = compare_operators("relu")
+    t = _table(r)
     assert t["lambda0"]["train_error"] < 1e-12 and t["lambda0"]["test_error"] < 1e-12
-    assert np.all(np.isinf(t["lambda0+lambda2"]["stderr"]))
+    refused = {d["operators"]: d["reason"] for d in r["not_identifiable"]}
+    assert "lambda0+lambda2" in refused and "rank-deficient" in refused["lambda0+lambda2"]
+    assert "lambda0+lambda2" not in t
 
 
 def test_translation_breaking():

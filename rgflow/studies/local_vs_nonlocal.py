@@ -144,12 +144,18 @@ def compare_operators(
     key = jax.random.key(check_seed(seed))
     train = _data(nw, xs_train, source, n_nets, jax.random.fold_in(key, 0), covariance, rel_error)
     test = _data(nw, xs_test, source, n_nets, jax.random.fold_in(key, 1), covariance, rel_error)
-    rows = []
+    rows, refused = [], []
     for ops in OPERATOR_SETS:
         action = operator_action(nw, ops)
         m_train = tree_model(action, xs_train, (4,), cutoff)
         m_test = tree_model(action, xs_test, (4,), cutoff)
-        res = fit(m_train, train.values, train.covariance, method=method)
+        try:
+            res = fit(m_train, train.values, train.covariance, method=method)
+        except ValueError as e:  # rank-deficient: the data do not identify these couplings
+            if "rank-deficient" not in str(e) and "do not involve" not in str(e):
+                raise
+            refused.append({"operators": ops, "reason": str(e)})
+            continue
         g = np.asarray(res.couplings)
         p_train, p_test = np.asarray(m_train(g)), np.asarray(m_test(g))
         rel = lambda d, p: float(np.linalg.norm(d - p) / np.linalg.norm(d))  # noqa: E731
@@ -166,6 +172,7 @@ def compare_operators(
         "n_nets": n_nets if source == "mc" else None, "cutoff": float(cutoff),
         "test_scale": float(test_scale), "rel_error": rel_error if source == "exact" else None,
         "n_train": int(train.values.size), "n_test": int(test.values.size), "table": rows,
+        "not_identifiable": refused,
     }
 
 
@@ -240,7 +247,8 @@ def plot_operator_choice(results: dict, path_stem) -> list:
     nets = list(results["nets"])
     has_b = bool(results.get("breaking"))
     fig, axes = figure(1, len(nets) + has_b, width=3.0, height=2.7)
-    labels = [r"$\{\lambda_0\}$", r"$\{\lambda_0,\lambda_2\}$", r"$\{\lambda_0,\lambda_2,\lambda_{NL}\}$"]
+    labels = dict(zip(OPERATOR_SETS, [r"$\{\lambda_0\}$", r"$\{\lambda_0,\lambda_2\}$",
+                                      r"$\{\lambda_0,\lambda_2,\lambda_{NL}\}$"]))
     for ax, name in zip(axes[0], nets):
         tab = results["nets"][name]["table"]
         x = np.arange(len(tab))
@@ -249,7 +257,7 @@ def plot_operator_choice(results: dict, path_stem) -> list:
         ax.bar(x - 0.2, tr, 0.4, label="train")
         ax.bar(x + 0.2, te, 0.4, label="held out (×√2/2)")
         ax.set_yscale("log")
-        ax.set_xticks(x, labels[: len(tab)], fontsize=7)
+        ax.set_xticks(x, [labels.get(r["operators"], r["operators"]) for r in tab], fontsize=7)
         cfg = results["nets"][name]
         ax.set_title(f"{NET_LABELS.get(name, name)}, N={cfg['width']}, Λ={cfg['cutoff']:g}")
         for xi, r in zip(x, tab):
