@@ -29,6 +29,9 @@ STYLE = {
     ),
 }
 
+# "C0", "C1", ... name the house colours everywhere (also in legend handles drawn later)
+matplotlib.rcParams["axes.prop_cycle"] = STYLE["axes.prop_cycle"]
+
 NET_LABELS = {"erf": "Erf-net", "relu": "ReLU-net", "gauss": "Gauss-net"}
 
 
@@ -40,6 +43,18 @@ def figure(nrows: int = 1, ncols: int = 1, *, width: float = 3.4, height: float 
             constrained_layout=True,
         )
     return fig, axes
+
+
+def log_axes(ax, *, x: bool = True, y: bool = True) -> None:
+    """Logarithmic axes without minor-tick labels (which repeat and overlap on short ranges)."""
+    from matplotlib.ticker import NullFormatter
+
+    if x:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    if y:
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def save_figure(fig, path_stem, *, formats=("png", "pdf")) -> list[Path]:
