@@ -206,40 +206,55 @@ def _net_label(results):
 
 
 def plot_connected_six(results: dict, path_stem) -> list:
-    """Amplitude-weighted |G_n,c| (projection a(N) on the exact shape × rms of the shape) against
-    N: exact (dashed), neuron-estimator band, Rao–Blackwellised points with error bars."""
+    """Top: |G_n,c| (rms over tuples) against N, exact (dashed) and Monte Carlo (per-width
+    networks, amplitude a(N) × rms of the shape, jackknife error bars). Bottom: Monte Carlo over
+    exact, a(N) N^{n/2−1}, for the per-width points and the single-neuron band."""
     mc = results["source"] == "mc"
-    fig, axes = figure(1, 1, width=4.4, height=3.3)
+    fig, axes = figure(2 if mc else 1, 1, width=4.4, height=2.4)
     ax = axes[0][0]
     n = np.asarray(results["widths"], float)
-    for order, c in (("6", "C1"), ("4", "C0")):
+    for order, c, dx in (("6", "C1", 1.0), ("4", "C0", 1.0)):
         r = results["orders"][order]
         ex = np.asarray(r["rms_exact"])
-        shape_rms = ex[0] * n[0] ** (int(order) / 2 - 1)  # rms of the width-free shape
+        k = int(order) / 2 - 1
+        shape_rms = ex[0] * n[0] ** k  # rms of the width-free shape
         ax.plot(n, ex, "--", color=c, lw=1.2, label=f"$G_{order}^c$ exact (quadrature)")
-        if mc:
-            a, e = r["neuron_amplitude"], r["neuron_amplitude_err"]
-            ax.fill_between(n, (a - e) * ex, (a + e) * ex, color=c, alpha=0.25, lw=0,
-                            label=f"$G_{order}^c$ MC, single-neuron estimator (±1σ)")
-            mw = np.asarray(results["mc_widths"], float)
-            amp = np.asarray(r["mc_amplitude"]) * shape_rms
-            err = np.asarray(r["mc_amplitude_err"]) * shape_rms
-            used = np.asarray(r["used"], bool)
-            lo = np.minimum(err, 0.999 * np.abs(amp))
-            s, se = r["slope"], r["slope_err"]
-            lab = f"$G_{order}^c$ MC, per-width networks"
-            if s is not None:
-                lab += f": slope {s:.2f} ± {se:.2f}"
-            ax.errorbar(mw[used], np.abs(amp[used]), yerr=[lo[used], err[used]], fmt="o",
-                        color=c, capsize=2, label=lab)
-            if np.any(~used):
-                ax.errorbar(mw[~used], np.abs(amp[~used]), yerr=[lo[~used], err[~used]],
-                            fmt="o", mfc="none", color=c, capsize=2, alpha=0.6,
-                            label=f"$G_{order}^c$ MC, unresolved (not fitted)")
+        if not mc:
+            ax.plot(n, ex, "o", color=c, ms=3.5)
+            continue
+        mw = np.asarray(results["mc_widths"], float)
+        amp = np.asarray(r["mc_amplitude"])
+        err = np.asarray(r["mc_amplitude_err"])
+        used = np.asarray(r["used"], bool)
+        s, se = r["slope"], r["slope_err"]
+        lab = f"$G_{order}^c$ Monte Carlo, per-width networks"
+        if s is not None:
+            lab += f": slope {s:.2f} ± {se:.2f}"
+        y, ey = np.abs(amp) * shape_rms, err * shape_rms
+        ax.errorbar(mw, y, yerr=[np.minimum(ey, 0.999 * y), ey], fmt="o", ms=3.5, color=c,
+                    capsize=2, label=lab)
+        if np.any(~used):
+            ax.plot(mw[~used], y[~used], "o", ms=6, mfc="none", color="k", alpha=0.6)
+        # bottom: ratio to exact (exact amplitude is N^{−k})
+        bx = axes[1][0]
+        bx.errorbar(mw * (1.06 if order == "6" else 0.94), amp * mw**k, yerr=err * mw**k,
+                    fmt="o", ms=3.5, color=c, capsize=2)
+        a, e = r["neuron_amplitude"], r["neuron_amplitude_err"]
+        bx.fill_between(n, a - e, a + e, color=c, alpha=0.25, lw=0,
+                        label=f"$G_{order}^c$ single-neuron estimator (±1σ, all $N$)")
     log_axes(ax)
-    ax.set_xlabel("width $N$")
-    ax.set_ylabel(r"$|G_n^c|$: rms over sorted tuples")
+    ax.set_ylabel(r"$|G_n^c|$ (rms over tuples)")
     ax.set_title(f"{_net_label(results)}, $d_{{in}}={results['d_in']}$", fontsize=8.5)
+    if mc:
+        bx = axes[1][0]
+        bx.axhline(1.0, color="k", lw=0.6)
+        log_axes(bx, y=False)
+        bx.set_xlim(ax.get_xlim())
+        bx.set_ylabel("Monte Carlo / exact")
+        bx.set_xlabel("width $N$")
+        ax.tick_params(labelbottom=False)
+    else:
+        ax.set_xlabel("width $N$")
     fig.legend(loc="outside lower center", ncol=2, fontsize=6.5, frameon=False)
     return save_figure(fig, path_stem)
 

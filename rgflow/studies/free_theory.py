@@ -54,7 +54,7 @@ def _panel_net(panel: str, width: int, d_in: int, relu_sigma_b: float):
 
 
 PANEL_LABELS = {"erf": "Erf-net", "gauss": "Gauss-net", "relu": "ReLU-net",
-                "relu_hms": "ReLU-net, one-dimensional\n" + r"($\sigma_b = 0$, $x > 0$)"}
+                "relu_hms": "ReLU-net, one-dim. " + r"($\sigma_b = 0$, $x > 0$)"}
 
 ORDERS = (2, 4, 6)
 RESOLVED = 3.0  # m_n counts as resolved where it exceeds RESOLVED × background
@@ -176,9 +176,14 @@ def plot_free_theory(results: dict, path_stem) -> list:
         for n in ("2", "4", "6"):
             c, d = COLOURS[n], data["orders"][n]
             sig, err = np.asarray(d["signal"]), np.asarray(d["signal_err"])
-            lo = np.minimum(err, 0.999 * sig)  # a bar below zero cannot be drawn on a log axis
-            ax.errorbar(widths, sig, yerr=[lo, err], fmt="o", ms=3.5, color=c, capsize=2,
-                        label=f"$m_{n}$ Monte Carlo" if k == 0 else None)
+            res = np.asarray([z is not None for z in d["z"]])
+            # resolved (m_n > 3× background): filled, symmetric bars; unresolved: open, upper
+            # bar only (consistent with the noise floor; a bar below zero has no log image)
+            ax.errorbar(widths[res], sig[res], yerr=err[res], fmt="o", ms=3.5, color=c,
+                        capsize=2, label=f"$m_{n}$ Monte Carlo" if k == 0 else None)
+            ax.errorbar(widths[~res], sig[~res], yerr=[np.zeros((~res).sum()), err[~res]],
+                        fmt="o", ms=3.5, mfc="none", color=c, capsize=2, alpha=0.7,
+                        label=f"$m_{n}$ Monte Carlo, at noise floor" if k == 0 else None)
             ax.plot(widths, d["background"], ":", color=c, alpha=0.9,
                     label=f"$m_{n}$ background" if k == 0 else None)
             exact = np.asarray(d["exact"])
@@ -186,18 +191,19 @@ def plot_free_theory(results: dict, path_stem) -> list:
                 ax.plot(widths, np.where(exact > 0, exact, np.nan), "--", color=c, alpha=0.8,
                         label=f"$m_{n}$ exact" if k == 0 else None)
         log_axes(ax)
+        floor = [min(np.min(data["orders"][n]["background"]), np.min(data["orders"][n]["exact"])
+                     if n != "2" else np.inf) for n in ("2", "4", "6")]
+        ax.set_ylim(bottom=0.3 * min(floor))
         label = PANEL_LABELS.get(name, NET_LABELS.get(name, name))
         if name == "relu":
             label += rf", $\sigma_b = {data['sigma_b']:g}$"
-        ax.set_title(label, fontsize=8.5)
         ax.set_xlabel("width $N$")
         s4, e4 = data["slopes"]["4"], data["slope_errs"]["4"]
         txt = (f"slope of $m_4$: {s4:.2f} ± {e4:.2f}" if s4 is not None and e4 is not None
                else "slope of $m_4$: unresolved")
-        ax.text(0.03, 0.03, txt, transform=ax.transAxes, fontsize=6.5,
-                bbox=dict(fc="white", ec="none", alpha=0.8))
+        ax.set_title(f"{label}\n{txt}", fontsize=8)
     axes[0][0].set_ylabel(r"$m_n = \langle |G_n - G_n^{GP}| / |G_n^{GP}| \rangle$")
-    fig.legend(loc="outside lower center", ncol=8, fontsize=6.5, frameon=False)
+    fig.legend(loc="outside lower center", ncol=5, fontsize=6.5, frameon=False)
     fig.suptitle(f"Free-theory check, $d_{{in}} = {results['d_in']}$, "
                  f"{results['n_nets']:,} networks per width: Monte Carlo (error bars: jackknife) "
                  "against exact finite-width $m_n$", fontsize=8.5)
@@ -215,7 +221,7 @@ SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "widths": int_lis
           "hms_relu": boolean()}
 HELP = {"relu_sigma_b": "σ_b of the ReLU panel (> 0: not one-dimensional)",
         "hms_relu": "add the HMS ReLU (σ_b = 0, one-dimensional) as a secondary panel"}
-QUICK_WIDTHS = [2, 3, 5, 10, 20, 50, 100, 1000]
+QUICK_WIDTHS = [2, 5, 20, 100, 1000]
 DEFAULTS = {
     "quick": {"nets": list(NETS), "d_in": 1, "widths": QUICK_WIDTHS, "n_nets": 20_000,
               "seed": 0, "relu_sigma_b": 1.0, "hms_relu": True},

@@ -135,7 +135,11 @@ def width_scaling(
     if n_neurons:
         from .._variance import measure_neurons
 
+        from .connected_six_pt import _neuron_reps
+
         neu = measure_neurons(base, xs, int(n_neurons), key=jax.random.fold_in(key, 0))
+        neu_reps = {n: _neuron_reps(neu, n)[1] for n in (4, 6)}
+        sw = base.sigma_w
         for k in ("mc_lambda", "mc_lambda_err", "mc_kappa", "mc_kappa_err", "mc_chi2_dof",
                   "mc_converged", "mc_lambda_z", "mc_kappa_z"):
             rows[k] = []
@@ -178,15 +182,20 @@ def width_scaling(
             var = np.concatenate([np.asarray(neu.connected_stderr(n, width=w, full=False)) ** 2
                                   for n in (4, 6)])
             # the same weights as the fit to `data`, so the two fits differ only by the data;
-            # the Monte Carlo error of the couplings is propagated linearly from the jackknife
-            # variances: Cov g = A diag(var) Aᵀ, A = (JᵀWJ)⁻¹ JᵀW at the Monte Carlo solution
+            # the Monte Carlo error of the couplings is the jackknife spread of the linearised
+            # refits A y_b over the block-deleted data vectors y_b (tuples are strongly
+            # correlated), A = (JᵀWJ)⁻¹ JᵀW at the Monte Carlo solution
             rm = fit(m46, vals, data.covariance, method=method)
             cm = [float(v) for v in np.asarray(rm.couplings)]
             jac = np.asarray(m46.a) + np.einsum("dij,j->di", np.asarray(m46.h), np.asarray(cm))
             cov = np.asarray(data.covariance)
             wmat = np.diag(1.0 / cov) if cov.ndim == 1 else np.linalg.inv(cov)
             amat = np.linalg.solve(jac.T @ wmat @ jac, jac.T @ wmat)
-            sm = np.sqrt(np.einsum("gd,d,gd->g", amat, var, amat))
+            reps = np.concatenate([neu_reps[n] * sw**n * float(w) ** (1 - n / 2) for n in (4, 6)],
+                                  axis=1)
+            g_reps = reps @ amat.T
+            nb = g_reps.shape[0]
+            sm = np.sqrt((nb - 1) / nb * np.sum((g_reps - g_reps.mean(0)) ** 2, 0))
             rows["mc_lambda"].append(cm[0])
             rows["mc_lambda_err"].append(float(sm[0]))
             rows["mc_kappa"].append(cm[1])
