@@ -29,8 +29,9 @@ STYLE = {
     ),
 }
 
-# "C0", "C1", ... name the house colours everywhere (also in legend handles drawn later)
-matplotlib.rcParams["axes.prop_cycle"] = STYLE["axes.prop_cycle"]
+# artists are created outside `figure()`'s rc context: the house style (colours "C0", "C1", ...,
+# marker sizes, fonts) must hold for them and for legend handles drawn later
+matplotlib.rcParams.update(STYLE)
 
 NET_LABELS = {"erf": "Erf-net", "relu": "ReLU-net", "gauss": "Gauss-net"}
 

@@ -237,7 +237,8 @@ def plot_width_scaling(results: dict, path_stem) -> list:
     """|λ(N)|, |κ(N)| fitted to exact correlators (filled, with their power laws) and to Monte
     Carlo data (open, jackknife error bars); the operators' shares of the non-Gaussian 6-pt signal
     against N."""
-    fig, axes = figure(1, 2, width=3.5, height=2.9)
+    has_mc = bool(results.get("n_neurons"))
+    fig, axes = figure(1, 3 if has_mc else 2, width=3.2, height=2.9)
     ax = axes[0][0]
     n = np.asarray(results["widths"], float)
     exact_src = "exact" if results["source"] == "exact" else "brute-force MC"
@@ -267,7 +268,22 @@ def plot_width_scaling(results: dict, path_stem) -> list:
     if results["net"] == "relu":
         label += rf", $\sigma_b = {results.get('sigma_b', 0):g}$"
     ax.set_title(f"{label}, $\\Lambda = {results['cutoff']:g}$", fontsize=8.5)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=6.5, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=6.5, frameon=False)
+    if has_mc:
+        bx = axes[0][2]
+        for name, sym, c, dx in (("lambda", r"\lambda", "C0", 0.95), ("kappa", r"\kappa", "C1", 1.05)):
+            ex = np.asarray(results[name])
+            ratio = np.asarray(results[f"mc_{name}"]) / ex
+            err = np.asarray(results[f"mc_{name}_err"]) / np.abs(ex)
+            bx.errorbar(n * dx, ratio, yerr=err, fmt="s", mfc="none", color=c, capsize=2, ms=4,
+                        label=f"${sym}$")
+        bx.axhline(1.0, color="k", lw=0.6)
+        log_axes(bx, y=False)
+        bx.set_xlabel("width $N$")
+        bx.set_ylabel("Monte Carlo fit / exact fit")
+        bx.set_title(f"{results['n_neurons']:,} neurons, jackknife errors", fontsize=8.5)
+        bx.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize=6.5,
+                  frameon=False)
     ax = axes[0][1]
     labels = {"lambda": r"$O(\lambda)$: $\sum K\,G_4^{c,fit}$",
               "residual_4": r"residual $O(1/N)$", "lambda2_exchange": r"$\lambda^2$ exchange",
@@ -282,7 +298,7 @@ def plot_width_scaling(results: dict, path_stem) -> list:
     ax.set_xlabel("width $N$")
     ax.set_ylabel(r"share of $G_6 - G_6^{GP}$ ($\exact_src$ fit)".replace(r"$\exact_src$", exact_src))
     ax.set_title("over-parameterisation implies simplicity", fontsize=8.5)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=6.5, ncol=2,
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=6.5, ncol=2,
               frameon=False)
     return save_figure(fig, path_stem)
 
