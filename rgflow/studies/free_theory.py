@@ -228,7 +228,7 @@ DEFAULTS = {
     "full": {"nets": list(NETS), "d_in": 1, "widths": list(HMS_WIDTHS), "n_nets": 1_000_000,
              "seed": 0, "relu_sigma_b": 1.0, "hms_relu": True},
 }
-SMALL = {"nets": ["erf", "relu"], "d_in": 1, "widths": [2, 20], "n_nets": 400, "seed": 0,
+SMALL = {"nets": ["relu"], "d_in": 1, "widths": [2, 20], "n_nets": 400, "seed": 0,
          "relu_sigma_b": 1.0, "hms_relu": True}
 
 
