@@ -46,6 +46,17 @@ def figure(nrows: int = 1, ncols: int = 1, *, width: float = 3.4, height: float 
     return fig, axes
 
 
+def pm(value: float, error: float | None) -> str:
+    """`value ± error` with the error to two significant digits and the value to the same
+    decimal place (no false precision)."""
+    import math
+
+    if error is None or not math.isfinite(error) or error <= 0:
+        return f"{value:.3g}"
+    digits = max(0, 1 - int(math.floor(math.log10(error))))
+    return f"{value:.{digits}f} ± {error:.{digits}f}"
+
+
 def log_axes(ax, *, x: bool = True, y: bool = True) -> None:
     """Logarithmic axes without minor-tick labels (which repeat and overlap on short ranges)."""
     from matplotlib.ticker import NullFormatter

@@ -42,7 +42,7 @@ from .._fit_data import jackknife_replicates
 from .._variance import conditional_connected, measure_conditional, measure_neurons, neuron_brackets
 from .._nets import hms_inputs, make_net
 from ._config import NETS, SEED, boolean, choice, choice_list, int_list, integer, optional, real
-from ._plotting import NET_LABELS, figure, log_axes, save_figure
+from ._plotting import NET_LABELS, figure, log_axes, pm, save_figure
 from .free_theory import HMS_WIDTHS
 
 __all__ = ["connected_six_scaling", "plot_connected_six"]
@@ -229,7 +229,7 @@ def plot_connected_six(results: dict, path_stem) -> list:
         s, se = r["slope"], r["slope_err"]
         lab = f"$G_{order}^c$ Monte Carlo, per-width networks"
         if s is not None:
-            lab += f": slope {s:.2f} ± {se:.2f}"
+            lab += f": slope {pm(s, se)}"
         y, ey = np.abs(amp) * shape_rms, err * shape_rms
         ax.errorbar(mw, y, yerr=[np.minimum(ey, 0.999 * y), ey], fmt="o", ms=3.5, color=c,
                     capsize=2, label=lab)
@@ -325,7 +325,7 @@ def summary(config: dict, results: dict) -> list[tuple]:
             status = f"FAILED: slope {s:.2f} is {abs(s + 2) / e:.1f}σ from −2"
         else:
             status = "ok"
-        value = ("n/a" if s is None else f"{s:.2f} ± {e:.2f}"
+        value = ("n/a" if s is None else pm(s, e)
                  + ("" if chi is None else f" (χ²/dof {chi:.2g})"))
         rows.append((f"connected 6-pt slope in log N (Monte Carlo, N = "
                      f"{', '.join(map(str, d['mc_widths']))}), {label}",

@@ -28,7 +28,7 @@ from .._exact import exact_moment, gp_correlator
 from .._fit import power_law
 from .._nets import hms_inputs, make_net
 from ._config import NETS, SEED, boolean, choice, choice_list, int_list, integer, real
-from ._plotting import NET_LABELS, figure, log_axes, save_figure
+from ._plotting import NET_LABELS, figure, log_axes, pm, save_figure
 
 HMS_WIDTHS = (2, 3, 4, 5, 10, 20, 50, 100, 500, 1000)
 
@@ -199,7 +199,7 @@ def plot_free_theory(results: dict, path_stem) -> list:
             label += rf", $\sigma_b = {data['sigma_b']:g}$"
         ax.set_xlabel("width $N$")
         s4, e4 = data["slopes"]["4"], data["slope_errs"]["4"]
-        txt = (f"slope of $m_4$: {s4:.2f} ± {e4:.2f}" if s4 is not None and e4 is not None
+        txt = (f"slope of $m_4$: {pm(s4, e4)}" if s4 is not None and e4 is not None
                else "slope of $m_4$: unresolved")
         ax.set_title(f"{label}\n{txt}", fontsize=8)
     axes[0][0].set_ylabel(r"$m_n = \langle |G_n - G_n^{GP}| / |G_n^{GP}| \rangle$")
@@ -278,4 +278,4 @@ def _fmt(x, err=None):
         return "n/a"
     if err is None:
         return f"{x:.2f}"
-    return f"{x:.2f} ± {err:.2f}"
+    return pm(x, err)
