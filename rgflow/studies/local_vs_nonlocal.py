@@ -25,8 +25,8 @@ identifiable (infinite curvature errors). The study therefore uses ReLU with σ_
 `relu_sigma_b` > 0 (not rank one).
 
 **Monte Carlo beside the exact fits.** With `n_neurons` set, each operator set is also fitted
-to single-neuron Monte Carlo G4_c (`rgflow.measure_neurons`, jackknife errors as a diagonal
-covariance) on the training and held-out inputs; the figure shows both routes' relative errors,
+to single-neuron Monte Carlo G4_c (`rgflow.measure_neurons`, with the weights of the exact-data fit, so
+that the two fits differ only by their data) on the training and held-out inputs; the figure shows both routes' relative errors,
 the Monte Carlo ones with their noise level ‖σ‖/‖G4_c‖ as error bars.
 """
 
@@ -182,7 +182,8 @@ def compare_operators(
             "test_chi2_n": _chi2(test.values, p_test, test.covariance) / test.values.size,
         })
         if mc is not None:
-            rm = fit(m_train, mc["train"][0], mc["train"][1], method=method)
+            # the same weights as the exact-data fit: the two fits differ only by their data
+            rm = fit(m_train, mc["train"][0], train.covariance, method=method)
             gm = np.asarray(rm.couplings)
             rows[-1].update(
                 mc_train_error=rel(mc["train"][0], np.asarray(m_train(gm))),
