@@ -244,7 +244,15 @@ def plot_connected_six(results: dict, path_stem) -> list:
                         label=f"$G_{order}^c$ single-neuron estimator (±1σ, all $N$)")
     log_axes(ax)
     ax.set_ylabel(r"$|G_n^c|$ (rms over tuples)")
-    ax.set_title(f"{_net_label(results)}, $d_{{in}}={results['d_in']}$", fontsize=8.5)
+    title = f"{_net_label(results)}, $d_{{in}}={results['d_in']}$"
+    if mc:
+        r6 = results["orders"]["6"]
+        zs = [abs(z) for o in ("6", "4") for z in results["orders"][o]["mc_z"]]
+        zs += [abs(results["orders"][o]["neuron_z"]) for o in ("6", "4")]
+        title += (f"\nMonte Carlo vs exact: max $|z|$ = {max(zs):.1f}"
+                  + (" (FAILED)" if max(zs) > 4 else ""))
+        del r6
+    ax.set_title(title, fontsize=8.5)
     if mc:
         bx = axes[1][0]
         bx.axhline(1.0, color="k", lw=0.6)
