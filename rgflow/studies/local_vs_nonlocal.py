@@ -278,21 +278,21 @@ def plot_operator_choice(results: dict, path_stem) -> list:
         x = np.arange(len(tab))
         tr = np.asarray([r["train_error"] for r in tab])
         te = np.asarray([r["test_error"] for r in tab])
-        ax.plot(x - 0.12, tr, "o", color="C0", label="exact data: train" if k == 0 else None)
-        ax.plot(x + 0.12, te, "D", color="C1", label="exact data: held out (inputs ×√2/2)"
+        ax.plot(x - 0.3, tr, "o", color="C0", label="exact data: train" if k == 0 else None)
+        ax.plot(x - 0.1, te, "D", color="C1", label="exact data: held out (inputs ×√2/2)"
                 if k == 0 else None)
         if "mc_train_error" in tab[0]:
-            for key, dx, mk, c, lab in (("train", -0.12, "o", "C0", "Monte Carlo data: train"),
-                                        ("test", 0.12, "D", "C1", "Monte Carlo data: held out")):
+            for key, dx, mk, c, lab in (("train", 0.1, "o", "C0", "Monte Carlo data: train"),
+                                        ("test", 0.3, "D", "C1", "Monte Carlo data: held out")):
                 v = np.asarray([r[f"mc_{key}_error"] for r in tab])
                 e = np.asarray([r[f"mc_noise_{key}"] for r in tab])
-                ax.plot(x + dx + 0.24, v, mk, mfc="none", color=c, label=lab if k == 0 else None)
-                ax.plot(x + dx + 0.24, e, "_", ms=9, mew=1.5, color="0.4",
+                ax.plot(x + dx, v, mk, mfc="none", color=c, label=lab if k == 0 else None)
+                ax.plot(x + dx, e, "_", ms=9, mew=1.5, color="0.4",
                         label=r"Monte Carlo noise level $\|\sigma\|/\|G_4^c\|$"
                         if k == 0 and key == "train" else None)
         log_axes(ax, x=False)
         ax.set_xticks(x, labels[: len(tab)], fontsize=7)
-        ax.set_xlim(-0.5, len(tab) - 0.3)
+        ax.set_xlim(-0.5, len(tab) - 0.5)
         label = NET_LABELS.get(name, name)
         if name == "relu":
             label += rf", $\sigma_b = {cfg.get('sigma_b', 0):g}$"
