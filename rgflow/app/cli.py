@@ -234,7 +234,8 @@ def exact(
 @app.command()
 @_clean_errors
 def reproduce(
-    out: Path = typer.Option(Path("figures"), help="output folder for figures and their JSON"),
+    out: Path = typer.Option(None, help="output folder for figures and their JSON (default: "
+                             "figures/ for --quick, figures/full/ for --full)"),
     quick: bool = typer.Option(False, "--quick", help="embedded quick profile (default)"),
     full: bool = typer.Option(False, "--full", help="the paper's 10⁶ networks per width"),
     config: Path = typer.Option(None, help="TOML file overriding the profile's settings"),
@@ -250,6 +251,8 @@ def reproduce(
         cfg = load_config(config, "full" if full else "quick")
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
+    if out is None:
+        out = Path("figures/full") if full else Path("figures")
     run_reproduce(cfg, out, force=force, log=typer.echo)
     typer.echo(f"summary: {out / 'summary.md'}")
 

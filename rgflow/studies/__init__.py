@@ -7,7 +7,19 @@ Every study module exposes
 - `DEFAULTS`: `{"quick": {...}, "full": {...}}`, a value for every key;
 - `run(config, *, progress=False) -> {file stem: JSON-able result}`;
 - `plot(result, stem) -> [paths]`: the figure of one result (PNG and PDF);
-- `summary(config, results) -> [(quantity, rgflow value, expectation)]`: rows of summary.md.
+- `summary(config, results) -> [(quantity, rgflow value, expectation[, status])]`: rows of
+  summary.md; the optional 4th element `status` is `"ok"` or `"FAILED: <reason with the
+  number>"` (a fit that does not describe its data, a flow that left its check, a Monte Carlo
+  value more than 4σ from the exact one); `rgflow.app.reproduce.write_summary` renders it in a
+  status column (3-tuples show `—`: a number that is not the outcome of a check).
+
+Optional:
+
+- `SMALL`: a complete configuration (valid against `SCHEMA`) that runs in a few seconds;
+  `tests/test_figures.py` renders every figure of the study from it and checks the PNGs are not
+  empty (studies without `SMALL` are rendered from their quick profile in a slow test);
+- `HELP`: `{key: help line}` for the script flags of non-common keys;
+- a `"caption"` key in each result: one sentence saying what the figure tests.
 
 `STUDIES` is the registry that `rgflow reproduce` and the scripts in `scripts/` read; studies
 run in its order. Studies import the core library; the core never imports a study.

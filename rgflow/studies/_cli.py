@@ -82,7 +82,9 @@ def main(name: str, argv=None) -> dict:
         save_json(out / f"{stem}.json", result)
         files = study.plot(result, out / stem)
         print(f"wrote {out / stem}.json, " + ", ".join(str(f) for f in files))
-    for quantity, value, expected in study.summary(config, results):
-        print(f"  {quantity}: {value}   [expected: {expected}]")
+    for row in study.summary(config, results):
+        quantity, value, expected = row[:3]
+        status = f"   {row[3]}" if len(row) > 3 and row[3] != "ok" else ""
+        print(f"  {quantity}: {value}   [expected: {expected}]{status}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return results

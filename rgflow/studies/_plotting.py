@@ -29,6 +29,10 @@ STYLE = {
     ),
 }
 
+# artists are created outside `figure()`'s rc context: the house style (colours "C0", "C1", ...,
+# marker sizes, fonts) must hold for them and for legend handles drawn later
+matplotlib.rcParams.update(STYLE)
+
 NET_LABELS = {"erf": "Erf-net", "relu": "ReLU-net", "gauss": "Gauss-net"}
 
 
@@ -40,6 +44,29 @@ def figure(nrows: int = 1, ncols: int = 1, *, width: float = 3.4, height: float 
             constrained_layout=True,
         )
     return fig, axes
+
+
+def pm(value: float, error: float | None) -> str:
+    """`value ± error` with the error to two significant digits and the value to the same
+    decimal place (no false precision)."""
+    import math
+
+    if error is None or not math.isfinite(error) or error <= 0:
+        return f"{value:.3g}"
+    digits = max(0, 1 - int(math.floor(math.log10(error))))
+    return f"{value:.{digits}f} ± {error:.{digits}f}"
+
+
+def log_axes(ax, *, x: bool = True, y: bool = True) -> None:
+    """Logarithmic axes without minor-tick labels (which repeat and overlap on short ranges)."""
+    from matplotlib.ticker import NullFormatter
+
+    if x:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    if y:
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def save_figure(fig, path_stem, *, formats=("png", "pdf")) -> list[Path]:

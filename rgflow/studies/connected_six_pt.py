@@ -13,34 +13,43 @@ bias-corrected, with jackknife errors). Two scalar summaries per width:
 
 The slope of ln a against ln N (`rgflow._fit.power_law`, unresolved widths dropped) is the
 fitted exponent (−2); the same is done for the 4-pt function (−1) for comparison.
+
+`source="mc"` (the quick and full profiles) draws two Monte Carlo routes beside the exact curve,
+each with jackknife errors:
+
+- the single-neuron estimator (`rgflow.measure_neurons`, `n_neurons` neurons): unbiased
+  G_n,c(N) at every width from one run; its 1/N^{n/2−1} dependence is built in (i.i.d.
+  neurons), so it tests the amplitude against the exact quadrature, not the exponent;
+- the Rao–Blackwellised estimator (`rgflow.measure_conditional`, `n_nets` independent networks
+  at each of `mc_widths`): tests the amplitude *and* the exponent, which is fitted from these
+  points alone (`slope`).
+
+`mc_widths` falls back to `widths` when None. Where a Monte Carlo amplitude is more than 4σ
+from the exact one (heavy-tailed Gauss-net outputs), the summary row says FAILED with the z.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import jax
 import numpy as np
 
-from .._ensemble import measure
 from .._exact import exact_connected
 from .._fit import power_law
-from .._fit_data import jackknife_replicates
 from .._nets import hms_inputs, make_net
 from .._validate import check_seed
-from ._config import (  # noqa: F401
+from .._variance import conditional_connected, measure_conditional, measure_neurons, neuron_brackets
+from ._config import (
     N_NETS,
     NETS,
     SEED,
+    boolean,
     choice,
     choice_list,
-    float_list,
     int_list,
-    integer,
     optional,
     real,
 )
-from ._plotting import NET_LABELS, figure, save_figure
+from ._plotting import NET_LABELS, figure, log_axes, pm, save_figure
 from .free_theory import HMS_WIDTHS
 
 __all__ = ["connected_six_scaling", "plot_connected_six"]
@@ -58,6 +67,41 @@ def _projection(values, reps, tau, var):
     return a, err
 
 
+def _spread(reps):
+    b = reps.shape[0]
+    return np.sqrt((b - 1) / b * np.sum((reps - reps.mean(0)) ** 2, 0))
+
+
+def _conditional_reps(est, order):
+    """(estimate, delete-one-block replicates) of G_n,c from a `ConditionalEstimate`."""
+    k = {4: 2, 6: 3}[order]
+    sums = {k: np.asarray(est.block_sums[k])}
+    counts = np.asarray(est.block_counts, float)
+    total = {k: sums[k].sum(0)}
+    full = np.asarray(conditional_connected(total, counts.sum(), est.n_points, order))
+    loo = {k: total[k][None] - sums[k]}
+    reps = np.asarray(conditional_connected(loo, (counts.sum() - counts)[:, None], est.n_points,
+                                            order))
+    return full, reps
+
+
+def _neuron_reps(est, order):
+    """(B_n estimate, delete-one-block replicates) of the width-free bracket B4 or B6 from a
+    `NeuronEstimate` (G_n,c(N) = σ_W^n N^{1−n/2} B_n)."""
+    sums = {n: np.asarray(s) for n, s in est.block_sums.items() if n <= order}
+    counts = np.asarray(est.block_counts, float)
+    total = {n: s.sum(0) for n, s in sums.items()}
+    full = np.asarray(neuron_brackets(total, counts.sum(), est.n_points)[order])
+    loo = {n: total[n][None] - s for n, s in sums.items()}
+    reps = np.asarray(neuron_brackets(loo, (counts.sum() - counts)[:, None], est.n_points)[order])
+    return full, reps
+
+
+def _net(name, width, d_in, relu_sigma_b):
+    kw = {"sigma_b": relu_sigma_b} if name == "relu" else {}
+    return make_net(name, width=width, d_in=d_in, **kw)
+
+
 def connected_six_scaling(
     net: str = "erf",
     *,
@@ -65,6 +109,9 @@ def connected_six_scaling(
     widths=HMS_WIDTHS,
     source: str = "exact",
     n_nets: int = 50_000,
+    n_neurons: int = 1_000_000,
+    mc_widths=None,
+    relu_sigma_b: float = 0.0,
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
@@ -73,118 +120,200 @@ def connected_six_scaling(
     **Arguments:**
 
     - `net`: "erf", "relu" or "gauss" (HMS inputs of `d_in`).
-    - `widths`: the widths N.
-    - `source`: "exact" (default) or "mc" (`n_nets` networks per width; width N keyed by
+    - `widths`: the widths N of the exact curve (and of the neuron-estimator band).
+    - `source`: "exact" or "mc" (module docstring: neuron estimator with `n_neurons`, and
+      `n_nets` Rao–Blackwellised networks at each width of `mc_widths`, width N keyed by
       `fold_in(key(seed), N)`).
+    - `relu_sigma_b`: σ_b of ReLU (0: the one-dimensional HMS configuration).
 
     **Returns:** a JSON-ready dict: per order `"6"`, `"4"`: `amplitude`, `amplitude_err`, `rms`,
-    `rms_exact`, and `slope`, `slope_err`, `slope_ci95`, `used`; the headline `slope` /
-    `slope_err` / `slope_ci95` are those of the 6-pt amplitude.
+    `rms_exact` over `widths`; for "mc" also `mc_widths`, `mc_amplitude`, `mc_amplitude_err`,
+    `mc_z` (vs exact), `neuron_amplitude`, `neuron_amplitude_err`, `neuron_z`; and `slope`,
+    `slope_err`, `slope_ci95`, `slope_chi2_dof`, `used` (fitted to the independent per-width
+    points: exact values for "exact", Rao–Blackwellised Monte Carlo for "mc"). The headline
+    `slope` / `slope_err` / `slope_ci95` are those of the 6-pt amplitude.
     """
     if source not in ("exact", "mc"):
         raise ValueError(f"`source` must be 'exact' or 'mc', got {source!r}.")
     widths = [int(w) for w in widths]
     if len(widths) < 2:
         raise ValueError(f"`widths` must hold at least two widths, got {widths!r}.")
+    mc_widths = widths if mc_widths is None else [int(w) for w in mc_widths]
+    if source == "mc" and len(mc_widths) < 2:
+        raise ValueError(f"`mc_widths` must hold at least two widths, got {mc_widths!r}.")
     xs = hms_inputs(net, d_in)
-    base = make_net(net, width=1, d_in=d_in)
-    if source == "mc" and base.name == "gauss":
-        warnings.warn(
-            "Gauss-net (σ_b = 1) Monte Carlo 6-pt functions are heavy-tailed and not measurable "
-            "at feasible ensemble sizes; use source='exact' (physics.md §5).", stacklevel=2)
+    base = _net(net, 1, d_in, relu_sigma_b)
     # width-independent shapes τ_n = N^{n/2−1} G_n,c (exact at N = 1)
     tau = {n: np.asarray(exact_connected(base, xs, n, full=False)) for n in (4, 6)}
     res = {str(n): {"amplitude": [], "amplitude_err": [], "rms": [], "rms_exact": []}
            for n in (6, 4)}
     key = jax.random.key(check_seed(seed))
-    it = widths
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(widths, desc=f"{net} widths")
-    for w in it:
-        nw = make_net(net, width=w, d_in=d_in)
-        meas = None
-        if source == "mc":
-            meas = measure(nw, xs, n_nets, key=jax.random.fold_in(key, w), orders=(2, 4, 6))
+    for w in widths:
+        nw = _net(net, w, d_in, relu_sigma_b)
         for n in (6, 4):
             exact = np.asarray(exact_connected(nw, xs, n, full=False))
-            if meas is None:
-                values, reps, var = exact, None, np.ones_like(exact)
-            else:
-                values, reps = jackknife_replicates(meas, (n,))
-                b = reps.shape[0]
-                var = (b - 1) / b * np.sum((reps - reps.mean(0)) ** 2, 0)
-            a, err = _projection(values, reps, tau[n], var)
+            a, _ = _projection(exact, None, tau[n], np.ones_like(exact))
             r = res[str(n)]
             r["amplitude"].append(a)
-            r["amplitude_err"].append(err)
-            r["rms"].append(float(np.sqrt(np.mean(values**2))))
+            r["amplitude_err"].append(None)
+            r["rms"].append(float(np.sqrt(np.mean(exact**2))))
             r["rms_exact"].append(float(np.sqrt(np.mean(exact**2))))
-    for n in ("6", "4"):
-        r = res[n]
-        pl = power_law(widths, r["amplitude"], None if source == "exact" else r["amplitude_err"])
+    fit_w = {n: (widths, res[str(n)]["amplitude"], None) for n in (6, 4)}
+    if source == "mc":
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(mc_widths) + 1, desc=f"{net} Monte Carlo", unit="run")
+        neu = measure_neurons(base, xs, n_neurons, key=jax.random.fold_in(key, 0))
+        if bar is not None:
+            bar.update()
+        for n in (6, 4):
+            bn, reps = _neuron_reps(neu, n)
+            a, err = _projection(bn, reps, tau[n] / base.sigma_w**n, _spread(reps) ** 2)
+            r = res[str(n)]
+            r["neuron_amplitude"], r["neuron_amplitude_err"] = a, err
+            r["neuron_z"] = (a - 1.0) / err
+            r.update(mc_amplitude=[], mc_amplitude_err=[], mc_z=[])
+        for w in mc_widths:
+            nw = _net(net, w, d_in, relu_sigma_b)
+            est = measure_conditional(nw, xs, n_nets, key=jax.random.fold_in(key, w))
+            for n in (6, 4):
+                values, reps = _conditional_reps(est, n)
+                a, err = _projection(values, reps, tau[n], _spread(reps) ** 2)
+                r = res[str(n)]
+                r["mc_amplitude"].append(a)
+                r["mc_amplitude_err"].append(err)
+                r["mc_z"].append((a - float(w) ** (1 - n / 2)) / err)
+            if bar is not None:
+                bar.update()
+        if bar is not None:
+            bar.close()
+        fit_w = {n: (mc_widths, res[str(n)]["mc_amplitude"], res[str(n)]["mc_amplitude_err"])
+                 for n in (6, 4)}
+    for n in (6, 4):
+        r = res[str(n)]
+        pl = power_law(*fit_w[n])
         r.update(slope=pl["exponent"], slope_err=pl["exponent_err"], slope_ci95=pl["ci95"],
-                 used=pl["used"])
-    return {"net": net, "d_in": d_in, "source": source, "widths": widths,
-            "n_nets": n_nets if source == "mc" else None, "orders": res,
+                 slope_chi2_dof=pl["chi2_dof"], used=pl["used"])
+    return {"net": net, "d_in": d_in, "sigma_b": float(base.sigma_b), "source": source,
+            "widths": widths, "mc_widths": mc_widths if source == "mc" else None,
+            "n_nets": n_nets if source == "mc" else None,
+            "n_neurons": n_neurons if source == "mc" else None, "orders": res,
             "slope": res["6"]["slope"], "slope_err": res["6"]["slope_err"],
             "slope_ci95": res["6"]["slope_ci95"]}
 
 
+def _net_label(results):
+    label = NET_LABELS.get(results["net"], results["net"])
+    if results["net"] == "relu":
+        label += (r", $\sigma_b = 0$, $x > 0$ (one-dimensional)" if results.get("sigma_b", 0) == 0
+                  else rf", $\sigma_b = {results['sigma_b']:g}$")
+    return label
+
+
 def plot_connected_six(results: dict, path_stem) -> list:
-    """|G6_c| (rms over tuples; projected amplitude × rms of the shape for MC) against N, with
-    the fitted slope, and the 4-pt function for comparison."""
-    fig, axes = figure(1, 1, width=3.6, height=3.0)
+    """Top: |G_n,c| (rms over tuples) against N, exact (dashed) and Monte Carlo (per-width
+    networks, amplitude a(N) × rms of the shape, jackknife error bars). Bottom: Monte Carlo over
+    exact, a(N) N^{n/2−1}, for the per-width points and the single-neuron band."""
+    mc = results["source"] == "mc"
+    fig, axes = figure(2 if mc else 1, 1, width=4.4, height=2.4)
     ax = axes[0][0]
     n = np.asarray(results["widths"], float)
-    for order, c in (("6", "C1"), ("4", "C0")):
+    for order, c, dx in (("6", "C1", 1.0), ("4", "C0", 1.0)):
         r = results["orders"][order]
         ex = np.asarray(r["rms_exact"])
-        scale = ex * n ** (int(order) / 2 - 1)  # rms of the shape, width independent
-        amp = np.abs(r["amplitude"]) * scale
-        if results["source"] == "mc":
-            err = np.asarray([e if e is not None else np.nan for e in r["amplitude_err"]]) * scale
-            used = np.asarray(r["used"], bool)
-            ax.errorbar(n[used], amp[used], yerr=err[used], fmt="o", color=c, capsize=2)
-            ax.errorbar(n[~used], amp[~used], yerr=err[~used], fmt="o", mfc="none", color=c,
-                        capsize=2, alpha=0.5)
-        else:
-            ax.plot(n, amp, "o", color=c)
-        ax.plot(n, ex, "--", color=c, alpha=0.6)
-        s, e = r["slope"], r["slope_err"]
-        lab = (f"$G_{order}^c$: slope {s:.4f} ± {e:.1g}" if s is not None and e is not None
-               else f"$G_{order}^c$: slope {s:.4f} (2 points)" if s is not None else f"$G_{order}^c$")
-        ax.plot([], [], "o", color=c, label=lab)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("width $N$")
-    ax.set_ylabel("rms over sorted tuples")
-    ax.set_title(f"{NET_LABELS.get(results['net'], results['net'])}, $d_{{in}}={results['d_in']}$, "
-                 f"{results['source']} (dashed: exact)")
-    ax.legend()
+        k = int(order) / 2 - 1
+        shape_rms = ex[0] * n[0] ** k  # rms of the width-free shape
+        ax.plot(n, ex, "--", color=c, lw=1.2, label=f"$G_{order}^c$ exact (quadrature)")
+        if not mc:
+            ax.plot(n, ex, "o", color=c, ms=3.5)
+            continue
+        mw = np.asarray(results["mc_widths"], float)
+        amp = np.asarray(r["mc_amplitude"])
+        err = np.asarray(r["mc_amplitude_err"])
+        used = np.asarray(r["used"], bool)
+        s, se = r["slope"], r["slope_err"]
+        lab = f"$G_{order}^c$ Monte Carlo, per-width networks"
+        if s is not None:
+            lab += f": slope {pm(s, se)}"
+        y, ey = np.abs(amp) * shape_rms, err * shape_rms
+        ax.errorbar(mw, y, yerr=[np.minimum(ey, 0.999 * y), ey], fmt="o", ms=3.5, color=c,
+                    capsize=2, label=lab)
+        if np.any(~used):
+            ax.plot(mw[~used], y[~used], "o", ms=6, mfc="none", color="k", alpha=0.6)
+        # bottom: ratio to exact (exact amplitude is N^{−k})
+        bx = axes[1][0]
+        bx.errorbar(mw * (1.06 if order == "6" else 0.94), amp * mw**k, yerr=err * mw**k,
+                    fmt="o", ms=3.5, color=c, capsize=2)
+        a, e = r["neuron_amplitude"], r["neuron_amplitude_err"]
+        bx.fill_between(n, a - e, a + e, color=c, alpha=0.25, lw=0,
+                        label=f"$G_{order}^c$ single-neuron estimator (±1σ, all $N$)")
+    log_axes(ax)
+    ax.set_ylabel(r"$|G_n^c|$ (rms over tuples)")
+    title = f"{_net_label(results)}, $d_{{in}}={results['d_in']}$"
+    if mc:
+        r6 = results["orders"]["6"]
+        zs = [abs(z) for o in ("6", "4") for z in results["orders"][o]["mc_z"]]
+        zs += [abs(results["orders"][o]["neuron_z"]) for o in ("6", "4")]
+        title += (f"\nMonte Carlo vs exact: max $|z|$ = {max(zs):.1f}"
+                  + (" (FAILED)" if max(zs) > 4 else ""))
+        del r6
+    ax.set_title(title, fontsize=8.5)
+    if mc:
+        bx = axes[1][0]
+        bx.axhline(1.0, color="k", lw=0.6)
+        log_axes(bx, y=False)
+        bx.set_xlim(ax.get_xlim())
+        bx.set_ylabel("Monte Carlo / exact")
+        bx.set_xlabel("width $N$")
+        ax.tick_params(labelbottom=False)
+    else:
+        ax.set_xlabel("width $N$")
+    fig.legend(loc="outside lower center", ncol=2, fontsize=6.5, frameon=False)
     return save_figure(fig, path_stem)
 
 
 # ----------------------------------------------------------------------- study interface ---
 
 TITLE = "Connected 6-pt function against width (HMS fig. 2)"
+CAPTION = ("Tests G6_c ∝ 1/N² (and G4_c ∝ 1/N): Monte Carlo with jackknife errors (per-width "
+           "Rao–Blackwellised networks, whose slope is fitted; single-neuron estimator band) "
+           "against the exact finite-width correlators from quadrature.")
 SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice("exact", "mc"),
-          "n_nets": N_NETS, "seed": SEED, "widths": int_list(1)}
+          "n_nets": N_NETS, "n_neurons": N_NETS, "seed": SEED,
+          "widths": int_list(1), "mc_widths": optional(int_list(1)),
+          "relu_sigma_b": real(minimum=0.0), "hms_relu": boolean()}
+HELP = {"n_neurons": "neurons of the single-neuron estimator (source mc)",
+        "mc_widths": "widths of the per-width Monte Carlo networks (default: widths)",
+        "relu_sigma_b": "σ_b of ReLU (> 0: not one-dimensional)",
+        "hms_relu": "also the HMS ReLU (σ_b = 0, one-dimensional) as a secondary figure"}
 DEFAULTS = {
-    "quick": {"nets": list(NETS), "d_in": 1, "source": "exact", "n_nets": 50_000, "seed": 0,
-              "widths": list(HMS_WIDTHS)},
-    "full": {"nets": list(NETS), "d_in": 1, "source": "mc", "n_nets": 1_000_000, "seed": 0,
-             "widths": list(HMS_WIDTHS)},
+    "quick": {"nets": list(NETS), "d_in": 1, "source": "mc", "n_nets": 20_000,
+              "n_neurons": 1_000_000, "seed": 0, "widths": list(HMS_WIDTHS),
+              "mc_widths": [2, 8, 32], "relu_sigma_b": 1.0, "hms_relu": True},
+    "full": {"nets": list(NETS), "d_in": 1, "source": "mc", "n_nets": 1_000_000,
+             "n_neurons": 100_000_000, "seed": 0, "widths": list(HMS_WIDTHS),
+             "mc_widths": list(HMS_WIDTHS), "relu_sigma_b": 1.0, "hms_relu": True},
 }
+SMALL = {"nets": ["erf"], "d_in": 1, "source": "mc", "n_nets": 400, "n_neurons": 2000,
+         "seed": 0, "widths": [2, 4, 8], "mc_widths": [2, 4], "relu_sigma_b": 1.0,
+         "hms_relu": False}
 
 
 def run(config: dict, *, progress: bool = False) -> dict:
     out = {}
-    for name in config["nets"]:
-        out[f"connected_six_pt_{name}_d{config['d_in']}"] = connected_six_scaling(
+    jobs = [(name, config["relu_sigma_b"] if name == "relu" else 0.0, "") for name in config["nets"]]
+    if config["hms_relu"] and "relu" in config["nets"]:
+        jobs.append(("relu", 0.0, "_hms"))
+    for name, sb, tag in jobs:
+        r = connected_six_scaling(
             name, d_in=config["d_in"], widths=config["widths"], source=config["source"],
-            n_nets=config["n_nets"], seed=config["seed"], progress=progress)
+            n_nets=config["n_nets"], n_neurons=config["n_neurons"],
+            mc_widths=config["mc_widths"], relu_sigma_b=sb, seed=config["seed"],
+            progress=progress)
+        r["caption"] = CAPTION
+        out[f"connected_six_pt_{name}{tag}_d{config['d_in']}"] = r
     return out
 
 
@@ -193,6 +322,27 @@ def plot(result: dict, stem) -> list:
 
 
 def summary(config: dict, results: dict) -> list[tuple]:
-    fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
-    return [(f"connected 6-pt slope in log N ({d['source']}), {d['net']}",
-             f"{fmt(d['slope'])} ± {fmt(d['slope_err'])}", "−2") for d in results.values()]
+    rows = []
+    for d in results.values():
+        label = d["net"] + ("" if d["net"] != "relu" else f" σ_b={d['sigma_b']:g}")
+        r = d["orders"]["6"]
+        if d["source"] == "exact":
+            rows.append((f"connected 6-pt slope in log N (exact), {label}",
+                         f"{d['slope']:.3f}", "−2"))
+            continue
+        zs = [abs(z) for z in r["mc_z"]] + [abs(r["neuron_z"])]
+        s, e, chi = r["slope"], r["slope_err"], r["slope_chi2_dof"]
+        if s is None:
+            status = "FAILED: fewer than 2 resolved Monte Carlo widths"
+        elif max(zs) > 4:
+            status = f"FAILED: Monte Carlo vs exact max |z| = {max(zs):.1f}"
+        elif abs(s + 2) > 4 * e:
+            status = f"FAILED: slope {s:.2f} is {abs(s + 2) / e:.1f}σ from −2"
+        else:
+            status = "ok"
+        value = ("n/a" if s is None else pm(s, e)
+                 + ("" if chi is None else f" (χ²/dof {chi:.2g})"))
+        rows.append((f"connected 6-pt slope in log N (Monte Carlo, N = "
+                     f"{', '.join(map(str, d['mc_widths']))}), {label}",
+                     f"{value}; amplitude/exact max |z| {max(zs):.1f}", "−2", status))
+    return rows

@@ -5,8 +5,14 @@ functions of finite-width networks sit from the GP (free-theory) prediction, aga
     background_n(N) = mean over T of stderr(G_n,MC(T)) / |G_n,GP(T)|
 
 m_2 stays at the background (G2 = K exactly, physics.md §4); m_4 and m_6 fall like 1/N until
-they reach it. The noise-free curve m_n from the exact finite-width correlators
-(`rgflow.exact_moment`) is drawn alongside.
+they reach it. Every Monte Carlo m_n carries its delete-one-block jackknife error; the noise-free
+m_n from the exact finite-width correlators (`rgflow.exact_moment`, quadrature: an independent
+route) is drawn beside it, and the summary flags any width where the two differ by more than 4σ
+(widths where m_n is within 3× its background are noise-dominated and not compared).
+
+ReLU uses σ_b = `relu_sigma_b` (> 0: a genuinely many-dimensional theory); with `hms_relu` the
+HMS configuration (σ_b = 0, x > 0, which is one-dimensional: f(x) = x·F) is added as a secondary
+panel.
 """
 
 from __future__ import annotations
@@ -14,25 +20,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .._ensemble import measure
 from .._exact import exact_moment, gp_correlator
+from .._fit import power_law
 from .._nets import hms_inputs, make_net
 from .._validate import check_seed
-from ._config import (  # noqa: F401
-    N_NETS,
-    NETS,
-    SEED,
-    choice,
-    choice_list,
-    float_list,
-    int_list,
-    integer,
-    optional,
-    real,
-)
-from ._plotting import NET_LABELS, figure, save_figure
+from ._config import N_NETS, NETS, SEED, boolean, choice, choice_list, int_list, real
+from ._plotting import NET_LABELS, figure, log_axes, pm, save_figure
 
 HMS_WIDTHS = (2, 3, 4, 5, 10, 20, 50, 100, 500, 1000)
 
@@ -48,6 +45,22 @@ def loglog_slope(widths, values, mask=None):
     return float(np.polyfit(np.log(widths[ok]), np.log(values[ok]), 1)[0])
 
 
+def _panel_net(panel: str, width: int, d_in: int, relu_sigma_b: float):
+    """The network of one panel: "relu" uses σ_b = relu_sigma_b, "relu_hms" the HMS σ_b = 0."""
+    if panel == "relu":
+        return make_net("relu", width=width, d_in=d_in, sigma_b=relu_sigma_b)
+    if panel == "relu_hms":
+        return make_net("relu", width=width, d_in=d_in, sigma_b=0.0)
+    return make_net(panel, width=width, d_in=d_in)
+
+
+PANEL_LABELS = {"erf": "Erf-net", "gauss": "Gauss-net", "relu": "ReLU-net",
+                "relu_hms": "ReLU-net, one-dim. " + r"($\sigma_b = 0$, $x > 0$)"}
+
+ORDERS = (2, 4, 6)
+RESOLVED = 3.0  # m_n counts as resolved where it exceeds RESOLVED × background
+
+
 def free_theory(
     nets: Sequence[str] = ("erf", "relu", "gauss"),
     *,
@@ -55,9 +68,11 @@ def free_theory(
     widths: Sequence[int] = HMS_WIDTHS,
     n_nets: int = 100_000,
     seed: int = 0,
+    relu_sigma_b: float = 1.0,
+    hms_relu: bool = False,
     progress: bool = False,
 ) -> dict:
-    """Measure m_n(N) for n = 2, 4, 6 (Monte Carlo and exact) for each network.
+    """Measure m_n(N) for n = 2, 4, 6 (Monte Carlo with jackknife errors, and exact).
 
     **Arguments:**
 
@@ -65,42 +80,78 @@ def free_theory(
     - `d_in`: input dimension (HMS input sets, physics.md §5).
     - `widths`: the widths N.
     - `n_nets`: networks per width.
-    - `seed`: seed of `jax.random.key`; width N of net i uses `fold_in(fold_in(key, i), N)`.
+    - `seed`: seed of `jax.random.key`; width N of panel i uses `fold_in(fold_in(key, i), N)`.
+    - `relu_sigma_b`: σ_b of the ReLU panel.
+    - `hms_relu`: add the HMS ReLU (σ_b = 0) as a secondary panel `"relu_hms"`.
 
-    **Returns:** a JSON-ready dict: per net the widths, `signal`, `background` and `exact` per
-    order, and fitted log–log `slopes` (`"2"` is reported with `consistent_with_background`).
+    **Returns:** a JSON-ready dict: per panel the `sigma_b`, per order `signal`, `signal_err`,
+    `background`, `exact`, `z` (MC − exact in units of the error, None where unresolved),
+    fitted log–log `slopes` / `slope_errs` (MC, resolved widths) and `exact_slopes` (same widths),
+    `max_abs_z`, and `m2_consistent_with_background`.
     """
     key = jax.random.key(check_seed(seed))
-    out = {"d_in": d_in, "n_nets": n_nets, "seed": seed, "widths": list(widths), "nets": {}}
-    for i, name in enumerate(nets):
-        xs = hms_inputs(name, d_in)
-        base = make_net(name, width=1, d_in=d_in)
-        gp = {n: np.asarray(gp_correlator(base, xs, n, full=False)) for n in (2, 4, 6)}
-        res = {n: {"signal": [], "background": [], "exact": []} for n in (2, 4, 6)}
+    panels = list(nets) + (["relu_hms"] if hms_relu and "relu_hms" not in nets else [])
+    out = {"d_in": d_in, "n_nets": n_nets, "seed": seed, "widths": [int(w) for w in widths],
+           "relu_sigma_b": float(relu_sigma_b), "nets": {}}
+    jobs = [(i, name, int(w)) for i, name in enumerate(panels) for w in widths]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="free theory (net, N)", unit="width")
+    for i, name in enumerate(panels):
+        xs = hms_inputs("relu" if name == "relu_hms" else name, d_in)
+        base = _panel_net(name, 1, d_in, relu_sigma_b)
+        gp = {n: np.asarray(gp_correlator(base, xs, n, full=False)) for n in ORDERS}
+        res = {n: {"signal": [], "signal_err": [], "background": [], "exact": [], "z": []}
+               for n in ORDERS}
+
+        def m_n(moments):
+            return jnp.stack([jnp.mean(jnp.abs(moments[n] - gp[n]) / jnp.abs(gp[n]), axis=-1)
+                              for n in ORDERS], axis=-1)
+
         for w in widths:
-            net = make_net(name, width=int(w), d_in=d_in)
-            m = measure(net, xs, n_nets, key=jax.random.fold_in(jax.random.fold_in(key, i), w),
-                        progress=progress)
-            for n in (2, 4, 6):
-                mc = np.asarray(m.moment(n, full=False))
+            net = _panel_net(name, int(w), d_in, relu_sigma_b)
+            m = measure(net, xs, n_nets, key=jax.random.fold_in(jax.random.fold_in(key, i), w))
+            sig = np.asarray(m_n({n: m.moment(n, full=False) for n in ORDERS}))
+            _, err = m.jackknife(m_n)
+            err = np.asarray(err)
+            for j, n in enumerate(ORDERS):
                 se = np.asarray(m.moment_stderr(n, full=False))
                 ex = np.asarray(exact_moment(net, xs, n, full=False))
-                res[n]["signal"].append(float(np.mean(np.abs(mc - gp[n]) / np.abs(gp[n]))))
-                res[n]["background"].append(float(np.mean(se / np.abs(gp[n]))))
-                res[n]["exact"].append(float(np.mean(np.abs(ex - gp[n]) / np.abs(gp[n]))))
-        slopes, exact_slopes = {}, {}
-        for n in (2, 4, 6):
-            sig, bg = np.asarray(res[n]["signal"]), np.asarray(res[n]["background"])
-            slopes[str(n)] = loglog_slope(widths, sig, sig > 3 * bg)
-            exact_slopes[str(n)] = loglog_slope(widths, res[n]["exact"])
+                bg = float(np.mean(se / np.abs(gp[n])))
+                exv = float(np.mean(np.abs(ex - gp[n]) / np.abs(gp[n])))
+                r = res[n]
+                r["signal"].append(float(sig[j]))
+                r["signal_err"].append(float(err[j]))
+                r["background"].append(bg)
+                r["exact"].append(exv)
+                resolved = sig[j] > RESOLVED * bg and err[j] > 0
+                r["z"].append(float((sig[j] - exv) / err[j]) if resolved else None)
+            if bar is not None:
+                bar.update()
+        slopes, slope_errs, exact_slopes = {}, {}, {}
+        for n in ORDERS:
+            r = res[n]
+            ok = np.asarray([z is not None for z in r["z"]])
+            wv = np.asarray(widths, float)
+            pl = power_law(wv[ok], np.asarray(r["signal"])[ok], np.asarray(r["signal_err"])[ok])
+            slopes[str(n)], slope_errs[str(n)] = pl["exponent"], pl["exponent_err"]
+            exact_slopes[str(n)] = loglog_slope(wv[ok], np.asarray(r["exact"])[ok])
+        zs = [abs(z) for n in ORDERS for z in res[n]["z"] if z is not None and n > 2]
         sig2, bg2 = np.asarray(res[2]["signal"]), np.asarray(res[2]["background"])
         out["nets"][name] = {
-            "orders": {str(n): res[n] for n in (2, 4, 6)},
+            "sigma_b": float(base.sigma_b),
+            "orders": {str(n): res[n] for n in ORDERS},
             "slopes": slopes,
+            "slope_errs": slope_errs,
             "exact_slopes": exact_slopes,
+            "max_abs_z": float(max(zs)) if zs else None,
             "m2_consistent_with_background": bool(np.all(sig2 < 4 * bg2)),
         }
-    # Headline slopes: averaged over nets where resolvable.
+    if bar is not None:
+        bar.close()
+    # Headline slopes: averaged over panels where resolvable.
     out["slopes"] = {
         n: _mean_or_none([v["slopes"][n] for v in out["nets"].values()]) for n in ("2", "4", "6")
     }
@@ -112,47 +163,83 @@ def _mean_or_none(values):
     return float(np.mean(values)) if values else None
 
 
+COLOURS = {"2": "C0", "4": "C1", "6": "C3"}
+
+
 def plot_free_theory(results: dict, path_stem) -> list:
-    """log m_n against log N, one panel per network, with the background and exact curves."""
+    """log m_n against log N, one panel per network: Monte Carlo with jackknife error bars, its
+    background (dotted) and the exact finite-width m_n (dashed); legend below the panels."""
     names = list(results["nets"])
-    fig, axes = figure(1, len(names), width=3.0, height=2.7)
+    fig, axes = figure(1, len(names), width=2.7, height=2.6)
     widths = np.asarray(results["widths"], float)
-    for ax, name in zip(axes[0], names):
+    for k, (ax, name) in enumerate(zip(axes[0], names)):
         data = results["nets"][name]
-        for n, colour in zip(("2", "4", "6"), ("C0", "C1", "C3")):
-            d = data["orders"][n]
-            ax.loglog(widths, d["signal"], "o-", color=colour, label=f"$m_{n}$ (MC)")
-            ax.loglog(widths, d["background"], ":", color=colour, alpha=0.8)
+        for n in ("2", "4", "6"):
+            c, d = COLOURS[n], data["orders"][n]
+            sig, err = np.asarray(d["signal"]), np.asarray(d["signal_err"])
+            res = np.asarray([z is not None for z in d["z"]])
+            # resolved (m_n > 3× background): filled, symmetric bars; unresolved: open, upper
+            # bar only (consistent with the noise floor; a bar below zero has no log image)
+            ax.errorbar(widths[res], sig[res], yerr=err[res], fmt="o", ms=3.5, color=c,
+                        capsize=2, label=f"$m_{n}$ Monte Carlo" if k == 0 else None)
+            ax.errorbar(widths[~res], sig[~res], yerr=[np.zeros((~res).sum()), err[~res]],
+                        fmt="o", ms=3.5, mfc="none", color=c, capsize=2, alpha=0.7,
+                        label=f"$m_{n}$ Monte Carlo, at noise floor" if k == 0 else None)
+            ax.plot(widths, d["background"], ":", color=c, alpha=0.9,
+                    label=f"$m_{n}$ background" if k == 0 else None)
             exact = np.asarray(d["exact"])
-            if np.any(exact > 0):
-                ax.loglog(widths, np.where(exact > 0, exact, np.nan), "--", color=colour, alpha=0.6)
-        ax.set_title(f"{NET_LABELS.get(name, name)}, $d_{{in}}={results['d_in']}$")
+            if n != "2" and np.any(exact > 0):
+                ax.plot(widths, np.where(exact > 0, exact, np.nan), "--", color=c, alpha=0.8,
+                        label=f"$m_{n}$ exact" if k == 0 else None)
+        log_axes(ax)
+        floor = [min(np.min(data["orders"][n]["background"]), np.min(data["orders"][n]["exact"])
+                     if n != "2" else np.inf) for n in ("2", "4", "6")]
+        ax.set_ylim(bottom=0.3 * min(floor))
+        label = PANEL_LABELS.get(name, NET_LABELS.get(name, name))
+        if name == "relu":
+            label += rf", $\sigma_b = {data['sigma_b']:g}$"
         ax.set_xlabel("width $N$")
-        s4 = data["slopes"]["4"]
-        ax.text(0.03, 0.04, f"slope $m_4$: {s4:.2f}" if s4 is not None else "slope $m_4$: n/a",
-                transform=ax.transAxes, fontsize=7)
-    axes[0][0].set_ylabel(r"$m_n = |G_n - G_n^{GP}|/G_n^{GP}$")
-    axes[0][0].legend(title="dotted: background\ndashed: exact", title_fontsize=6.5, loc="upper right")
+        s4, e4 = data["slopes"]["4"], data["slope_errs"]["4"]
+        txt = (f"slope of $m_4$: {pm(s4, e4)}" if s4 is not None and e4 is not None
+               else "slope of $m_4$: unresolved")
+        ax.set_title(f"{label}\n{txt}", fontsize=8)
+    axes[0][0].set_ylabel(r"$m_n = \langle |G_n - G_n^{GP}| / |G_n^{GP}| \rangle$")
+    fig.legend(loc="outside lower center", ncol=5, fontsize=6.5, frameon=False)
+    fig.suptitle(f"Free-theory check, $d_{{in}} = {results['d_in']}$, "
+                 f"{results['n_nets']:,} networks per width: Monte Carlo (error bars: jackknife) "
+                 "against exact finite-width $m_n$", fontsize=8.5)
     return save_figure(fig, path_stem)
 
 
 # ----------------------------------------------------------------------- study interface ---
 
 TITLE = "Free-theory check (HMS fig. 1)"
+CAPTION = ("Tests the approach to the free (GP) theory: the Monte Carlo m_n(N) (brute-force "
+           "ensembles, jackknife errors) against the exact finite-width m_n from quadrature, an "
+           "independent route; m_2 must sit at its noise background, m_4 and m_6 fall like 1/N.")
 SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "widths": int_list(1),
-          "n_nets": N_NETS, "seed": SEED}
+          "n_nets": N_NETS, "seed": SEED, "relu_sigma_b": real(minimum=0.0),
+          "hms_relu": boolean()}
+HELP = {"relu_sigma_b": "σ_b of the ReLU panel (> 0: not one-dimensional)",
+        "hms_relu": "add the HMS ReLU (σ_b = 0, one-dimensional) as a secondary panel"}
+QUICK_WIDTHS = [2, 5, 20, 100, 1000]
 DEFAULTS = {
-    "quick": {"nets": list(NETS), "d_in": 1, "widths": list(HMS_WIDTHS), "n_nets": 50_000,
-              "seed": 0},
+    "quick": {"nets": list(NETS), "d_in": 1, "widths": QUICK_WIDTHS, "n_nets": 20_000,
+              "seed": 0, "relu_sigma_b": 1.0, "hms_relu": True},
     "full": {"nets": list(NETS), "d_in": 1, "widths": list(HMS_WIDTHS), "n_nets": 1_000_000,
-             "seed": 0},
+             "seed": 0, "relu_sigma_b": 1.0, "hms_relu": True},
 }
+SMALL = {"nets": ["relu"], "d_in": 1, "widths": [2, 20], "n_nets": 400, "seed": 0,
+         "relu_sigma_b": 1.0, "hms_relu": True}
 
 
 def run(config: dict, *, progress: bool = False) -> dict:
     """`{"free_theory_d<d_in>": free_theory(...)}` for the validated `config`."""
     res = free_theory(config["nets"], d_in=config["d_in"], widths=config["widths"],
-                      n_nets=config["n_nets"], seed=config["seed"], progress=progress)
+                      n_nets=config["n_nets"], seed=config["seed"],
+                      relu_sigma_b=config["relu_sigma_b"], hms_relu=config["hms_relu"],
+                      progress=progress)
+    res["caption"] = CAPTION
     return {f"free_theory_d{config['d_in']}": res}
 
 
@@ -164,14 +251,32 @@ def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     for data in results.values():
         for name, d in data["nets"].items():
-            for n, expect in (("4", "−1"), ("6", "−1 (→ −2 connected)")):
-                mc, ex = d["slopes"][n], d["exact_slopes"][n]
-                rows.append((f"free theory: log m_{n} vs log N slope, {name}",
-                             _fmt(mc) + f" (MC), {_fmt(ex)} (exact)", expect))
-            rows.append((f"free theory: m_2 at background, {name}",
-                         str(d["m2_consistent_with_background"]), "True"))
+            label = name if name != "relu" else f"relu σ_b={d['sigma_b']:g}"
+            if name == "relu_hms":
+                label = "relu σ_b=0 (one-dimensional)"
+            for n, expect in (("4", "−1"), ("6", "−1 at large N (m_6 ⊃ Σ K G4_c)")):
+                mc, err, ex = d["slopes"][n], d["slope_errs"][n], d["exact_slopes"][n]
+                zs = [abs(z) for z in d["orders"][n]["z"] if z is not None]
+                if mc is None:
+                    status = "FAILED: fewer than 2 resolved widths"
+                elif max(zs) > 4:
+                    status = f"FAILED: MC vs exact max |z| = {max(zs):.1f}"
+                else:
+                    status = "ok"
+                rows.append((f"free theory: log m_{n} vs log N slope, {label}",
+                             f"{_fmt(mc, err)} (MC, {len(zs)} resolved widths), "
+                             f"{_fmt(ex)} (exact, same widths); MC vs exact max |z| "
+                             f"{max(zs):.1f}" if zs else "unresolved", expect, status))
+            rows.append((f"free theory: m_2 at background, {label}",
+                         str(d["m2_consistent_with_background"]), "True",
+                         "ok" if d["m2_consistent_with_background"] else
+                         "FAILED: m_2 above 4× background"))
     return rows
 
 
-def _fmt(x, digits=3):
-    return "n/a" if x is None else f"{x:.{digits}f}"
+def _fmt(x, err=None):
+    if x is None:
+        return "n/a"
+    if err is None:
+        return f"{x:.2f}"
+    return pm(x, err)

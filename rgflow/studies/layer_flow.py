@@ -29,6 +29,7 @@ import numpy as np
 
 from .._deep import DeepNet, layer_flow
 from .._nets import standard_normals
+from .._validate import check_seed
 from ._config import SEED, choice_list, float_list, integer, real
 from ._plotting import figure, save_figure
 
@@ -145,7 +146,7 @@ def quartic_norms(activation, n, depth, sigma_w, sigma_b, xs):
 def run(config: dict, *, progress: bool = False) -> dict:
     n, depth = config["width"], config["depth"]
     xs = np.array([[config["x"]], [config["x2"]]])
-    key = jax.random.key(config["seed"])
+    key = jax.random.key(check_seed(config["seed"]))
     flow = {"width": n, "depth": depth, "xs": xs[:, 0].tolist(), "n_nets": config["n_nets"],
             "kind": "flow", "nets": {}}
     for i, act in enumerate(config["nets"]):
@@ -306,7 +307,7 @@ HELP = {"nets": "activations: comma list of relu, erf, tanh, linear",
         "quartic_depth": "largest depth of the quartic-coupling figure",
         "quartic_xs": "inputs of the quartic-coupling figure"}
 SCHEMA = {"nets": choice_list(*ACTIVATIONS), "width": integer(2), "depth": integer(1),
-          "n_nets": integer(200), "x": real(), "x2": real(), "quartic_depth": integer(1),
+          "n_nets": integer(200, 2**32), "x": real(), "x2": real(), "quartic_depth": integer(1),
           "quartic_xs": float_list(),
           "seed": SEED}
 DEFAULTS = {

@@ -21,7 +21,13 @@ depends on the centroid c of the points, M4 ∝ exp(4σ_W²|c|²/d_in) for σ_b-
 **Degenerate case.** ReLU with σ_b = 0 at d_in = 1 on positive inputs is a rank-one theory:
 f(x) = x·F with F a scalar random variable, so G4_c ∝ x1x2x3x4 and every local or bilocal quartic
 gives the same tuple dependence; a constant λ fits exactly and further couplings are not
-identifiable (infinite curvature errors). Use d_in >= 2 for a ReLU comparison.
+identifiable (infinite curvature errors). The study therefore uses ReLU with σ_b =
+`relu_sigma_b` > 0 (not rank one).
+
+**Monte Carlo beside the exact fits.** With `n_neurons` set, each operator set is also fitted
+to single-neuron Monte Carlo G4_c (`rgflow.measure_neurons`, with the weights of the exact-data fit, so
+that the two fits differ only by their data) on the training and held-out inputs; the figure shows both routes' relative errors,
+the Monte Carlo ones with their noise level ‖σ‖/‖G4_c‖ as error bars.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from ._config import (  # noqa: F401
     optional,
     real,
 )
-from ._plotting import NET_LABELS, figure, save_figure
+from ._plotting import NET_LABELS, figure, log_axes, save_figure
 from .free_theory import HMS_WIDTHS
 
 __all__ = [
@@ -112,6 +118,8 @@ def compare_operators(
     covariance: str = "shrink",
     method: str = "lbfgs",
     seed: int = 0,
+    sigma_b: float | None = None,
+    n_neurons: int | None = None,
 ) -> dict:
     """Fit the three quartic operator sets on training inputs and test on held-out inputs.
 
@@ -126,13 +134,17 @@ def compare_operators(
     - `test_scale`: held-out inputs = `test_scale` × training inputs.
     - `method`: optimiser of `rgflow._fit.fit`.
     - `seed`: Monte Carlo seed (train uses fold_in(key, 0), test fold_in(key, 1)).
+    - `sigma_b`: σ_b of the network (default: its own).
+    - `n_neurons`: if set, also fit to single-neuron Monte Carlo G4_c (row keys `mc_train_error`,
+      `mc_test_error`, `mc_chi2_dof`; `mc_noise_train`, `mc_noise_test` the relative noise).
 
     **Returns:** a JSON-ready dict with the configuration and `table`: one row per operator set
     (`operators`, `names`, `couplings`, `stderr`, `chi2_dof`, `aic`, `bic`, `train_error`,
     `test_error`, `train_chi2_n`, `test_chi2_n`, `converged`).
     """
     width = DEFAULT_WIDTHS.get(net, 10) if width is None else int(width)
-    nw = make_net(net, width=width, d_in=d_in)
+    nkw = {} if sigma_b is None else {"sigma_b": float(sigma_b)}
+    nw = make_net(net, width=width, d_in=d_in, **nkw)
     if source == "mc" and nw.name == "gauss":
         warnings.warn(
             "Gauss-net (σ_b = 1) Monte Carlo 4-pt functions are heavy-tailed and come out low with "
@@ -144,18 +156,22 @@ def compare_operators(
     key = jax.random.key(check_seed(seed))
     train = _data(nw, xs_train, source, n_nets, jax.random.fold_in(key, 0), covariance, rel_error)
     test = _data(nw, xs_test, source, n_nets, jax.random.fold_in(key, 1), covariance, rel_error)
-    rows, refused = [], []
+    mc = None
+    if n_neurons:
+        from .._variance import measure_neurons
+
+        mc = {}
+        for tag, x, k in (("train", xs_train, 2), ("test", xs_test, 3)):
+            e = measure_neurons(nw, x, int(n_neurons), key=jax.random.fold_in(key, k), orders=(4,))
+            v = np.asarray(e.connected(4, full=False))
+            err = np.asarray(e.connected_stderr(4, full=False))
+            mc[tag] = (v, err**2, float(np.linalg.norm(err) / np.linalg.norm(v)))
+    rows = []
     for ops in OPERATOR_SETS:
         action = operator_action(nw, ops)
         m_train = tree_model(action, xs_train, (4,), cutoff)
         m_test = tree_model(action, xs_test, (4,), cutoff)
-        try:
-            res = fit(m_train, train.values, train.covariance, method=method)
-        except ValueError as e:  # rank-deficient: the data do not identify these couplings
-            if "rank-deficient" not in str(e) and "do not involve" not in str(e):
-                raise
-            refused.append({"operators": ops, "reason": str(e)})
-            continue
+        res = fit(m_train, train.values, train.covariance, method=method)
         g = np.asarray(res.couplings)
         p_train, p_test = np.asarray(m_train(g)), np.asarray(m_test(g))
         rel = lambda d, p: float(np.linalg.norm(d - p) / np.linalg.norm(d))  # noqa: E731
@@ -167,12 +183,21 @@ def compare_operators(
             "train_chi2_n": _chi2(train.values, p_train, train.covariance) / train.values.size,
             "test_chi2_n": _chi2(test.values, p_test, test.covariance) / test.values.size,
         })
+        if mc is not None:
+            # the same weights as the exact-data fit: the two fits differ only by their data
+            rm = fit(m_train, mc["train"][0], train.covariance, method=method)
+            gm = np.asarray(rm.couplings)
+            rows[-1].update(
+                mc_train_error=rel(mc["train"][0], np.asarray(m_train(gm))),
+                mc_test_error=rel(mc["test"][0], np.asarray(m_test(gm))),
+                mc_chi2_dof=rm.chi2_dof, mc_noise_train=mc["train"][2],
+                mc_noise_test=mc["test"][2])
     return {
-        "net": net, "d_in": d_in, "width": width, "source": source,
+        "net": net, "d_in": d_in, "width": width, "sigma_b": float(nw.sigma_b), "source": source,
+        "n_neurons": int(n_neurons) if n_neurons else None,
         "n_nets": n_nets if source == "mc" else None, "cutoff": float(cutoff),
         "test_scale": float(test_scale), "rel_error": rel_error if source == "exact" else None,
         "n_train": int(train.values.size), "n_test": int(test.values.size), "table": rows,
-        "not_identifiable": refused,
     }
 
 
@@ -242,65 +267,91 @@ def translation_breaking(
 
 
 def plot_operator_choice(results: dict, path_stem) -> list:
-    """Train/test relative error and χ²/dof per operator set, one panel per network, and the
-    translation-invariance breaking against width (if `results["breaking"]` is present)."""
+    """Train/held-out relative error per operator set (points on a log axis: exact-data fits
+    filled, Monte Carlo fits open with their noise level as error bars), one panel per network,
+    and the translation-invariance breaking against width (if `results["breaking"]`)."""
     nets = list(results["nets"])
     has_b = bool(results.get("breaking"))
-    fig, axes = figure(1, len(nets) + has_b, width=3.0, height=2.7)
-    labels = dict(zip(OPERATOR_SETS, [r"$\{\lambda_0\}$", r"$\{\lambda_0,\lambda_2\}$",
-                                      r"$\{\lambda_0,\lambda_2,\lambda_{NL}\}$"]))
-    for ax, name in zip(axes[0], nets):
-        tab = results["nets"][name]["table"]
-        x = np.arange(len(tab))
-        tr = [max(r["train_error"], 1e-17) for r in tab]
-        te = [max(r["test_error"], 1e-17) for r in tab]
-        ax.bar(x - 0.2, tr, 0.4, label="train")
-        ax.bar(x + 0.2, te, 0.4, label="held out (×√2/2)")
-        ax.set_yscale("log")
-        ax.set_xticks(x, [labels.get(r["operators"], r["operators"]) for r in tab], fontsize=7)
+    fig, axes = figure(1, len(nets) + has_b, width=2.8, height=2.8)
+    labels = [r"$\{\lambda_0\}$", r"$\{\lambda_0,\lambda_2\}$", r"$\{\lambda_0,\lambda_2,\lambda_{NL}\}$"]
+    for k, (ax, name) in enumerate(zip(axes[0], nets)):
         cfg = results["nets"][name]
-        ax.set_title(f"{NET_LABELS.get(name, name)}, N={cfg['width']}, Λ={cfg['cutoff']:g}")
-        for xi, r in zip(x, tab):
-            ax.text(xi, max(tr[xi], te[xi]) * 1.15, f"χ²/dof\n{r['chi2_dof']:.3g}", ha="center",
-                    va="bottom", fontsize=6)
-        lo, hi = min(tr + te), max(tr + te)
-        ax.set_ylim(lo / 3, hi * 30)
+        tab = cfg["table"]
+        x = np.arange(len(tab))
+        tr = np.asarray([r["train_error"] for r in tab])
+        te = np.asarray([r["test_error"] for r in tab])
+        ax.plot(x - 0.3, tr, "o", color="C0", label="exact data: train" if k == 0 else None)
+        ax.plot(x - 0.1, te, "D", color="C1", label="exact data: held out (inputs ×√2/2)"
+                if k == 0 else None)
+        if "mc_train_error" in tab[0]:
+            for key, dx, mk, c, lab in (("train", 0.1, "o", "C0", "Monte Carlo data: train"),
+                                        ("test", 0.3, "D", "C1", "Monte Carlo data: held out")):
+                v = np.asarray([r[f"mc_{key}_error"] for r in tab])
+                e = np.asarray([r[f"mc_noise_{key}"] for r in tab])
+                ax.plot(x + dx, v, mk, mfc="none", color=c, label=lab if k == 0 else None)
+                ax.plot(x + dx, e, "_", ms=9, mew=1.5, color="0.4",
+                        label=r"Monte Carlo noise level $\|\sigma\|/\|G_4^c\|$"
+                        if k == 0 and key == "train" else None)
+        log_axes(ax, x=False)
+        ax.set_xticks(x, labels[: len(tab)], fontsize=7)
+        ax.set_xlim(-0.5, len(tab) - 0.5)
+        label = NET_LABELS.get(name, name)
+        if name == "relu":
+            label += rf", $\sigma_b = {cfg.get('sigma_b', 0):g}$"
+        ax.set_title(f"{label}, $N = {cfg['width']}$, $\\Lambda = {cfg['cutoff']:g}$", fontsize=8)
     axes[0][0].set_ylabel(r"$\|G_4^c - G_4^{fit}\| / \|G_4^c\|$")
-    axes[0][0].legend(loc="upper right")
     if has_b:
         ax = axes[0][-1]
         for name, b in results["breaking"].items():
-            ax.loglog(b["widths"], b["g4_change_vs_width"], "o-",
-                      label=f"{NET_LABELS.get(name, name)} (a={b['shifts'][-1]:g})")
+            ax.plot(b["widths"], b["g4_change_vs_width"], "o-", ms=3,
+                    label=f"{NET_LABELS.get(name, name)} (exact, $a = {b['shifts'][-1]:g}$)")
+        log_axes(ax)
         ax.set_xlabel("width $N$")
         ax.set_ylabel(r"$\|G_4(x+a) - G_4(x)\| / \|G_4(x)\|$")
-        ax.set_title("translation-invariance breaking")
-        ax.legend()
+        ax.set_title("translation-invariance breaking", fontsize=8)
+    fig.legend(loc="outside lower center", ncol=4, fontsize=6.5, frameon=False)
     return save_figure(fig, path_stem)
 
 
 # ----------------------------------------------------------------------- study interface ---
 
 TITLE = "Operator choice: constants vs functions (HMS §3.4)"
+CAPTION = ("Tests which quartic operators describe G4_c: {λ0}, {λ0, λ2}, {λ0, λ2, λ_NL} fitted "
+           "on training inputs and evaluated on held-out inputs, on exact correlators and on "
+           "single-neuron Monte Carlo data; right: finite-N breaking of Gauss-net translation "
+           "invariance (∝ 1/N).")
 SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice("exact", "mc"),
           "n_nets": N_NETS, "seed": SEED, "width": optional(integer(1)),
-          "breaking": boolean()}
-HELP = {"breaking": "also measure the finite-N breaking of Gauss-net translation invariance"}
+          "breaking": boolean(), "n_neurons": optional(integer(100)),
+          "relu_sigma_b": real(minimum=0.0)}
+HELP = {"breaking": "also measure the finite-N breaking of Gauss-net translation invariance",
+        "n_neurons": "neurons of the single-neuron Monte Carlo fits (none: no Monte Carlo)",
+        "relu_sigma_b": "σ_b of ReLU (> 0: not one-dimensional)"}
 DEFAULTS = {
     "quick": {"nets": list(NETS), "d_in": 1, "source": "exact", "n_nets": 100_000, "seed": 0,
-              "width": None, "breaking": True},
+              "width": None, "breaking": True, "n_neurons": 1_000_000, "relu_sigma_b": 1.0},
     "full": {"nets": list(NETS), "d_in": 1, "source": "mc", "n_nets": 1_000_000, "seed": 0,
-             "width": None, "breaking": True},
+             "width": None, "breaking": True, "n_neurons": 100_000_000, "relu_sigma_b": 1.0},
 }
+SMALL = {"nets": ["relu"], "d_in": 1, "source": "exact", "n_nets": 400, "seed": 0, "width": 5,
+         "breaking": False, "n_neurons": 3000, "relu_sigma_b": 1.0}
 
 
 def run(config: dict, *, progress: bool = False) -> dict:
-    res = {"d_in": config["d_in"], "source": config["source"], "nets": {}, "breaking": {}}
-    for name in config["nets"]:
-        res["nets"][name] = compare_operators(name, d_in=config["d_in"], width=config["width"],
-                                              source=config["source"], n_nets=config["n_nets"],
-                                              seed=config["seed"])
-        if config["breaking"]:
+    res = {"d_in": config["d_in"], "source": config["source"], "nets": {}, "breaking": {},
+           "caption": CAPTION}
+    it = config["nets"]
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="operator choice (net)", unit="net")
+    for name in it:
+        res["nets"][name] = compare_operators(
+            name, d_in=config["d_in"], width=config["width"], source=config["source"],
+            n_nets=config["n_nets"], seed=config["seed"],
+            sigma_b=config["relu_sigma_b"] if name == "relu" else None,
+            n_neurons=config["n_neurons"])
+        if config["breaking"] and name == "gauss":
             res["breaking"][name] = translation_breaking(name, d_in=config["d_in"],
                                                          width=config["width"])
     return {f"local_vs_nonlocal_d{config['d_in']}": res}
@@ -314,8 +365,15 @@ def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     for d in results.values():
         for name, r in d["nets"].items():
-            cells = "; ".join(f"{t['operators']}: χ²/dof {t['chi2_dof']:.3g}, held-out err "
-                              f"{t['test_error']:.2g}" for t in r["table"])
-            rows.append((f"operator choice, {name} N={r['width']}", cells,
+            label = name + (f" σ_b={r['sigma_b']:g}" if name == "relu" else "")
+            cells = "; ".join(f"{t['operators']}: χ²/dof {t['chi2_dof']:.2g}, held-out err "
+                              f"{t['test_error']:.2g}" + (f" (MC {t['mc_test_error']:.2g})"
+                                                         if "mc_test_error" in t else "")
+                              for t in r["table"])
+            rows.append((f"operator choice, {label} N={r['width']}", cells,
                          "constant λ suffices for Gauss-net; Erf/ReLU need functions"))
+        for name, b in d.get("breaking", {}).items():
+            p = b["g4_change_exponent"]
+            rows.append((f"translation-invariance breaking of G4 vs N (exact), {name}",
+                         "n/a" if p is None else f"N^{p:.2f}", "N^−1 (Gauss-net)"))
     return rows

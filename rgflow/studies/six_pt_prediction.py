@@ -1,10 +1,16 @@
 """The HMS 6-pt prediction (HMS eq. 3.37; physics.md §6, §8 item 4): λ(Λ) matched to ΔG4, then
 G6_GP + O(λ) diagrams compared with G6 on every sorted 6-tuple. Figure + JSON.
+
+With `source="mc"` (quick and full profiles) the whole pipeline is run twice, on independent
+routes: on the exact finite-width correlators (physics.md §4) and on brute-force Monte Carlo
+moments (`rgflow.measure`, λ matched by inverse-variance weighted least squares), the latter with
+a delete-one-block jackknife band (every block-deleted replicate of G4, G6 is pushed through the
+matching and the prediction). ReLU uses σ_b = `relu_sigma_b`; with `hms_relu` the HMS
+configuration (σ_b = 0, x > 0: one-dimensional, f(x) = x·F, where one constant λ fits ΔG4
+exactly) is added as a secondary panel.
 """
 
 from __future__ import annotations
-
-import time
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +22,7 @@ from .._nets import hms_inputs, make_net
 from .._predict import _match_quartic
 from .._tuples import sorted_tuples, splits, to_full
 from .._validate import check_seed
-from ._config import N_NETS, NETS, SEED, choice, choice_list, integer, optional
+from ._config import N_NETS, NETS, SEED, boolean, choice, choice_list, integer, optional, real
 from ._plotting import NET_LABELS, figure, save_figure
 
 __all__ = ["HMS_CUTOFFS", "DEFAULT_WIDTHS", "six_pt_prediction", "six_point_prediction"]
@@ -96,6 +102,38 @@ def six_point_prediction(net, xs, cutoffs, *, g4, g6, weights=None, g6_connected
     return out
 
 
+def _mc_pipeline(model, xs, cuts, n_nets, seed, i4):
+    """The prediction on Monte Carlo moments, with jackknife errors of the element-mean ratios."""
+    from .._ensemble import measure  # noqa: PLC0415
+
+    m = measure(model, xs, int(n_nets), key=jax.random.key(check_seed(seed)), orders=(2, 4, 6))
+    p = xs.shape[0]
+    t6 = sorted_tuples(p, 6)
+    g4_gp = np.asarray(gp_correlator(model, xs, 4, full=False))
+    g6_gp = np.asarray(gp_correlator(model, xs, 6, full=False))
+    k_full = np.asarray(model.kernel(jnp.asarray(xs), jnp.asarray(xs)))
+    w = 1.0 / np.asarray(m.moment_stderr(4, full=False)) ** 2
+    i4 = np.asarray(i4)
+
+    def ratios(g4, g6):
+        lam = np.asarray(_match_quartic(g4 - g4_gp, i4, w))
+        g4c = -24.0 * lam[:, None] * i4
+        pred = g6_gp[None] + np.asarray(_disconnected_6pt(k_full, to_full(g4c, p, 4), t6))
+        return np.concatenate([[np.mean(g6_gp / g6)], np.mean(pred / g6[None], axis=-1)]), lam
+
+    sums = {n: np.asarray(m.block_sums[n]) for n in (4, 6)}
+    counts = np.asarray(m.block_counts, float)
+    full, lam = ratios(sums[4].sum(0) / m.n_nets, sums[6].sum(0) / m.n_nets)
+    reps = np.stack([ratios((sums[4].sum(0) - sums[4][b]) / (m.n_nets - counts[b]),
+                            (sums[6].sum(0) - sums[6][b]) / (m.n_nets - counts[b]))[0]
+                     for b in range(counts.size)])
+    nb = counts.size
+    err = np.sqrt((nb - 1) / nb * np.sum((reps - reps.mean(0)) ** 2, 0))
+    return {"n_nets": int(n_nets), "gp_ratio": float(full[0]), "gp_ratio_err": float(err[0]),
+            "lambda_ratio": full[1:].tolist(), "lambda_ratio_err": err[1:].tolist(),
+            "lambda": lam.tolist()}
+
+
 def six_pt_prediction(
     net: str,
     *,
@@ -105,6 +143,7 @@ def six_pt_prediction(
     n_nets: int = 100_000,
     seed: int = 0,
     cutoffs=None,
+    sigma_b: float | None = None,
 ) -> dict:
     """Match λ(Λ) to ΔG4 and compare G6_GP + O(λ) diagrams with G6 (HMS eq. 3.37, physics.md §6).
 
@@ -113,47 +152,42 @@ def six_pt_prediction(
     - `net`: `"erf"`, `"relu"` or `"gauss"`.
     - `width`: the width N (default: Erf 5, ReLU 20, Gauss 100, physics.md §8).
     - `d_in`: input dimension 1, 2 or 3 (inputs `rgflow.hms_inputs(net, d_in)`).
-    - `source`: `"exact"` (exact finite-width correlators, physics.md §4) or `"mc"` (Monte Carlo,
-      `rgflow.measure`, with λ matched by inverse-variance weighted least squares).
+    - `source`: `"exact"` (exact finite-width correlators, physics.md §4) or `"mc"` (the exact
+      pipeline and, beside it, the same on Monte Carlo moments `rgflow.measure`, λ matched by
+      inverse-variance weighted least squares, with jackknife errors).
     - `n_nets`: networks for `source="mc"`.
     - `seed`: PRNG seed for `source="mc"`.
     - `cutoffs`: the cutoffs (default: the 21 of physics.md §8).
+    - `sigma_b`: σ_b of the network (default: the network's own default).
 
     **Returns:** the JSON content as a dict: `cutoffs`, `gp_ratio` (element mean of G6_GP/G6,
     repeated per cutoff), `lambda_ratio` (element mean of G6_pred/G6 per cutoff), `lambda`,
     `g4_fit_residual` (|ΔG4 − G4_pred|/|ΔG4| per cutoff), `prediction_spread` (max relative change
-    of G6_pred over the cutoffs), and for `source="exact"` `remainder_over_connected`
-    (|G6 − G6_pred|/|G6_c| per cutoff) and `remainder_minus_connected` (|G6 − G6_pred − G6_c|/|G6_c|).
+    of G6_pred over the cutoffs), `remainder_over_connected` (|G6 − G6_pred|/|G6_c| per cutoff)
+    and `remainder_minus_connected` (|G6 − G6_pred − G6_c|/|G6_c|), all from the exact
+    correlators; for `source="mc"` also `mc` (`gp_ratio`, `gp_ratio_err`, `lambda_ratio`,
+    `lambda_ratio_err`, `lambda`, `n_nets`).
     """
     if net not in DEFAULT_WIDTHS:
         raise ValueError(f"`net` must be one of {tuple(DEFAULT_WIDTHS)}, got {net!r}.")
     if source not in ("exact", "mc"):
         raise ValueError(f"`source` must be 'exact' or 'mc', got {source!r}.")
     width = DEFAULT_WIDTHS[net] if width is None else int(width)
-    model = make_net(net, width=width, d_in=d_in)
+    kw = {} if sigma_b is None else {"sigma_b": float(sigma_b)}
+    model = make_net(net, width=width, d_in=d_in, **kw)
     xs = hms_inputs(net, d_in)
     cuts = jnp.asarray(HMS_CUTOFFS if cutoffs is None else cutoffs, dtype=jnp.float64)
-    t0 = time.perf_counter()
-    g6c = None
-    weights = None
-    if source == "exact":
-        g4 = exact_moment(model, xs, 4, full=False)
-        g6 = exact_moment(model, xs, 6, full=False)
-        g6c = exact_connected(model, xs, 6, full=False)
-    else:
-        from .._ensemble import measure  # noqa: PLC0415
-
-        m = measure(model, xs, int(n_nets), key=jax.random.key(check_seed(seed)), orders=(2, 4, 6))
-        g4 = m.moment(4, full=False)
-        g6 = m.moment(6, full=False)
-        weights = 1.0 / jnp.asarray(m.moment_stderr(4, full=False)) ** 2
-    r = six_point_prediction(model, xs, cuts, g4=g4, g6=g6, weights=weights, g6_connected=g6c)
+    g4 = exact_moment(model, xs, 4, full=False)
+    g6 = exact_moment(model, xs, 6, full=False)
+    g6c = exact_connected(model, xs, 6, full=False)
+    r = six_point_prediction(model, xs, cuts, g4=g4, g6=g6, g6_connected=g6c)
     dg4 = g4 - gp_correlator(model, xs, 4, full=False)
     pred = np.asarray(r["g6_pred"])
     res = {
         "net": net,
         "width": width,
         "d_in": d_in,
+        "sigma_b": float(model.sigma_b),
         "source": source,
         "n_nets": int(n_nets) if source == "mc" else None,
         "n_tuples_4": int(dg4.shape[0]),
@@ -165,56 +199,129 @@ def six_pt_prediction(
         "g4_fit_residual": (np.linalg.norm(np.asarray(r["g4c_residual"]), axis=1)
                             / np.linalg.norm(np.asarray(dg4))).tolist(),
         "prediction_spread": float(np.max(np.abs(pred - pred[0]) / np.abs(pred[0]))),
-        "seconds": time.perf_counter() - t0,
     }
-    if g6c is not None:
-        nc = float(np.linalg.norm(np.asarray(g6c)))
-        res["remainder_over_connected"] = (np.linalg.norm(np.asarray(r["remainder"]), axis=1) / nc).tolist()
-        res["remainder_minus_connected"] = (
-            np.linalg.norm(np.asarray(r["remainder_minus_connected"]), axis=1) / nc).tolist()
+    nc = float(np.linalg.norm(np.asarray(g6c)))
+    res["remainder_over_connected"] = (np.linalg.norm(np.asarray(r["remainder"]), axis=1) / nc).tolist()
+    res["remainder_minus_connected"] = (
+        np.linalg.norm(np.asarray(r["remainder_minus_connected"]), axis=1) / nc).tolist()
+    if source == "mc":
+        res["mc"] = _mc_pipeline(model, xs, cuts, n_nets, seed, r["i4"])
     return res
 
 
-def plot(res: dict, stem) -> list:
-    """G6_GP/G6 and (G6_GP + O(λ))/G6 against Λ."""
+def _label(res):
+    label = f"{NET_LABELS.get(res['net'], res['net'])}, $N = {res['width']}$"
+    if res["net"] == "relu":
+        if res["sigma_b"] == 0:
+            return label + ", one-dim. ($\\sigma_b = 0$, $x > 0$)"
+        label += rf", $\sigma_b = {res['sigma_b']:g}$"
+    return label
 
-    fig, axes = figure(1, 1, width=4.0, height=3.0)
-    ax = axes[0, 0]
+
+def _panel(ax, res):
     c = np.asarray(res["cutoffs"])
-    ax.semilogx(c, res["gp_ratio"], "--", label=r"$G_6^{GP}/G_6$")
-    ax.semilogx(c, res["lambda_ratio"], "o-", label=r"$(G_6^{GP}+O(\lambda))/G_6$")
+    ax.semilogx(c, res["gp_ratio"], "--", color="C0", label=r"$G_6^{GP}/G_6$, exact")
+    ax.semilogx(c, res["lambda_ratio"], "-", color="C1",
+                label=r"$(G_6^{GP}+O(\lambda))/G_6$, exact")
+    mc = res.get("mc")
+    if mc:
+        g, ge = mc["gp_ratio"], mc["gp_ratio_err"]
+        ax.fill_between(c, g - ge, g + ge, color="C0", alpha=0.2, lw=0,
+                        label=r"$G_6^{GP}/G_6$, Monte Carlo (±1σ)")
+        lr, le = np.asarray(mc["lambda_ratio"]), np.asarray(mc["lambda_ratio_err"])
+        ax.fill_between(c, lr - le, lr + le, color="C1", alpha=0.3, lw=0,
+                        label=r"$(G_6^{GP}+O(\lambda))/G_6$, Monte Carlo (±1σ)")
+        z = max(float(np.max(np.abs(lr - np.asarray(res["lambda_ratio"])) / le)),
+                abs(g - res["gp_ratio"][0]) / ge)
+        ztext = f"\nMonte Carlo vs exact: max $|z|$ = {z:.1f}" + (" (FAILED)" if z > 4 else "")
+    else:
+        ztext = ""
     ax.axhline(1.0, color="k", lw=0.6)
     ax.set_xlabel(r"cutoff $\Lambda$")
-    ax.set_ylabel("element mean of ratio")
-    src = "exact" if res["source"] == "exact" else f"MC, {res['n_nets']} nets"
-    ax.set_title(f"{NET_LABELS.get(res['net'], res['net'])}, N={res['width']}, "
-                 f"d_in={res['d_in']} ({src})")
-    ax.legend()
+    ax.set_title(f"{_label(res)}, $d_{{in}} = {res['d_in']}${ztext}", fontsize=8)
+
+
+def plot(res: dict, stem) -> list:
+    """G6_GP/G6 and (G6_GP + O(λ))/G6 against Λ: exact lines and Monte Carlo bands."""
+    panels = [res] + ([res["secondary"]] if res.get("secondary") else [])
+    fig, axes = figure(1, len(panels), width=4.6 if len(panels) == 1 else 3.6, height=2.9)
+    for ax, r in zip(axes[0], panels):
+        _panel(ax, r)
+    axes[0][0].set_ylabel("ratio (mean over 6-tuples)")
+    mc = res.get("mc")
+    extra = f", Monte Carlo: {mc['n_nets']:,} networks, jackknife bands" if mc else ""
+    fig.suptitle(f"6-pt prediction from λ(Λ) matched to ΔG4{extra}", fontsize=8.5)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncol=2,
+               fontsize=6.5, frameon=False)
     return save_figure(fig, stem)
 
 
 # ----------------------------------------------------------------------- study interface ---
 
 TITLE = "The 6-pt prediction from λ(Λ) (HMS eq. 3.37)"
+CAPTION = ("Tests HMS eq. 3.37: λ(Λ) matched to ΔG4 predicts G6 beyond the GP; the exact "
+           "pipeline (quadrature correlators) beside the same pipeline on brute-force Monte "
+           "Carlo moments with jackknife bands.")
 SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice("exact", "mc"),
-          "n_nets": N_NETS, "seed": SEED, "width": optional(integer(1))}
+          "n_nets": N_NETS, "seed": SEED, "width": optional(integer(1)),
+          "relu_sigma_b": real(minimum=0.0), "hms_relu": boolean()}
+HELP = {"relu_sigma_b": "σ_b of ReLU (> 0: not one-dimensional)",
+        "hms_relu": "add the HMS ReLU (σ_b = 0, one-dimensional) as a secondary panel"}
 DEFAULTS = {
-    "quick": {"nets": list(NETS), "d_in": 1, "source": "exact", "n_nets": 100_000, "seed": 0,
-              "width": None},
+    "quick": {"nets": list(NETS), "d_in": 1, "source": "mc", "n_nets": 100_000, "seed": 0,
+              "width": None, "relu_sigma_b": 1.0, "hms_relu": True},
     "full": {"nets": list(NETS), "d_in": 1, "source": "mc", "n_nets": 1_000_000, "seed": 0,
-             "width": None},
+             "width": None, "relu_sigma_b": 1.0, "hms_relu": True},
 }
+SMALL = {"nets": ["relu"], "d_in": 1, "source": "mc", "n_nets": 400, "seed": 0, "width": 3,
+         "relu_sigma_b": 1.0, "hms_relu": True}
 
 
 def run(config: dict, *, progress: bool = False) -> dict:
-    return {f"six_pt_prediction_{name}": six_pt_prediction(
-        name, width=config["width"], d_in=config["d_in"], source=config["source"],
-        n_nets=config["n_nets"], seed=config["seed"]) for name in config["nets"]}
+    out = {}
+    jobs = []
+    for name in config["nets"]:
+        jobs.append((name, config["relu_sigma_b"] if name == "relu" else None, False))
+        if name == "relu" and config["hms_relu"]:
+            jobs.append((name, 0.0, True))
+    it = jobs
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(jobs, desc="6-pt prediction (net)", unit="net")
+    for name, sb, secondary in it:
+        r = six_pt_prediction(name, width=config["width"], d_in=config["d_in"],
+                              source=config["source"], n_nets=config["n_nets"],
+                              seed=config["seed"], sigma_b=sb)
+        if secondary:
+            out[f"six_pt_prediction_{name}"]["secondary"] = r
+        else:
+            r["caption"] = CAPTION
+            out[f"six_pt_prediction_{name}"] = r
+    return out
 
 
 def summary(config: dict, results: dict) -> list[tuple]:
-    return [(f"6-pt prediction ({d['source']}), {d['net']} N={d['width']}: G6_GP/G6 → "
-             "(G6_GP + O(λ))/G6 at Λ = 7 … 1e5",
-             f"{d['gp_ratio'][0]:.4f} → {d['lambda_ratio'][0]:.4f} … "
-             f"{d['lambda_ratio'][-1]:.4f} (Λ-spread {d['prediction_spread']:.1e})",
-             "closer to 1, Λ-independent where one local λ describes ΔG4") for d in results.values()]
+    rows = []
+    for d0 in results.values():
+        for d in [d0] + ([d0["secondary"]] if d0.get("secondary") else []):
+            label = d["net"] + (f" σ_b={d['sigma_b']:g}" if d["net"] == "relu" else "")
+            if d["net"] == "relu" and d["sigma_b"] == 0:
+                label += " (one-dimensional)"
+            value = (f"exact {d['gp_ratio'][0]:.3f} → {d['lambda_ratio'][0]:.3f} … "
+                     f"{d['lambda_ratio'][-1]:.3f} (Λ-spread {d['prediction_spread']:.1e})")
+            status = None
+            mc = d.get("mc")
+            if mc:
+                lr, le = np.asarray(mc["lambda_ratio"]), np.asarray(mc["lambda_ratio_err"])
+                z = np.abs(lr - np.asarray(d["lambda_ratio"])) / le
+                zg = abs(mc["gp_ratio"] - d["gp_ratio"][0]) / mc["gp_ratio_err"]
+                zmax = float(max(z.max(), zg))
+                value += (f"; Monte Carlo {mc['gp_ratio']:.3f} ± {mc['gp_ratio_err']:.3f} → "
+                          f"{lr[0]:.3f} ± {le[0]:.3f}; MC vs exact max |z| {zmax:.1f}")
+                status = "ok" if zmax < 4 else f"FAILED: Monte Carlo vs exact max |z| = {zmax:.1f}"
+            row = (f"6-pt prediction, {label} N={d['width']}: G6_GP/G6 → (G6_GP + O(λ))/G6 at "
+                   "Λ = 7 … 1e5", value,
+                   "closer to 1, Λ-independent where one local λ describes ΔG4")
+            rows.append(row if status is None else (*row, status))
+    return rows

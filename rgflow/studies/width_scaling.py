@@ -21,6 +21,13 @@ intervals (`rgflow._fit.power_law`, unresolved widths dropped).
 each is its rms over the sorted 6-tuples divided by the sum of the five rms values. The O(1/N)
 quartic sector (λ + its misfit) takes the whole signal as N → ∞; how much of it the constant λ
 captures is the operator-choice question (`rgflow.studies.local_vs_nonlocal`).
+
+**Monte Carlo beside the exact fits.** With `n_neurons` set, the same joint fit is repeated on
+Monte Carlo data from the single-neuron estimator (`rgflow.measure_neurons`: unbiased
+G4_c(N), G6_c(N) at every width from one run, jackknife errors as a diagonal covariance), so the
+couplings come from two independent routes (quadrature vs sampling); the neuron estimator builds
+in the 1/N^{n/2−1} scaling, so what the MC points test is the coupling amplitudes. ReLU uses
+σ_b = `relu_sigma_b` (> 0: not the one-dimensional HMS configuration).
 """
 
 from __future__ import annotations
@@ -36,19 +43,8 @@ from .._fit_data import DEFAULT_CUTOFF, exact_data, mc_data, tree_model
 from .._nets import hms_inputs, make_net
 from .._tuples import sorted_tuples, splits, to_full
 from .._validate import check_seed
-from ._config import (  # noqa: F401
-    N_NETS,
-    NETS,
-    SEED,
-    choice,
-    choice_list,
-    float_list,
-    int_list,
-    integer,
-    optional,
-    real,
-)
-from ._plotting import NET_LABELS, figure, save_figure
+from ._config import N_NETS, NETS, SEED, choice, choice_list, int_list, integer, optional, real
+from ._plotting import NET_LABELS, figure, log_axes, save_figure
 from .free_theory import HMS_WIDTHS
 
 __all__ = ["width_scaling", "plot_width_scaling", "disconnected_six"]
@@ -87,6 +83,8 @@ def width_scaling(
     method: str = "lbfgs",
     n_boot: int = 0,
     seed: int = 0,
+    sigma_b: float | None = None,
+    n_neurons: int | None = None,
     progress: bool = False,
 ) -> dict:
     """Fit λ(N) and κ(N) over a width sweep and extract their power laws (module docstring).
@@ -100,6 +98,10 @@ def width_scaling(
       `n_boot` block-bootstrap refits for `bootstrap_stderr`).
     - `cutoff`: Λ of the vertex integrals.
     - `method`: optimiser of the joint fit ("lbfgs" or "adam").
+    - `sigma_b`: σ_b of the network (default: the network's own).
+    - `n_neurons`: if set, also fit (λ, κ) to single-neuron Monte Carlo data at every width
+      (`mc_lambda`, `mc_lambda_err`, `mc_kappa`, `mc_kappa_err`, `mc_chi2_dof`, `mc_converged`,
+      `mc_lambda_z`, `mc_kappa_z`: (MC − exact fit) / MC error).
 
     **Returns:** a JSON-ready dict: `lambda_exponent`, `lambda_exponent_err`,
     `lambda_exponent_ci95`, the same for `kappa_` and for `lambda4_` (quartic-only fit), and per
@@ -113,7 +115,8 @@ def width_scaling(
     widths = [int(w) for w in widths]
     if len(widths) < 2:
         raise ValueError(f"`widths` must hold at least two widths, got {widths!r}.")
-    base = make_net(net, width=1, d_in=d_in)
+    nkw = {} if sigma_b is None else {"sigma_b": float(sigma_b)}
+    base = make_net(net, width=1, d_in=d_in, **nkw)
     if source == "mc" and base.name == "gauss":
         warnings.warn(
             "Gauss-net (σ_b = 1) Monte Carlo 4/6-pt functions are heavy-tailed and not measurable "
@@ -129,13 +132,24 @@ def width_scaling(
                             "lambda4_err", "lambda4_wls", "chi2_dof", "chi2_dof_4", "converged",
                             "n_steps")}
     shares = {k: [] for k in SHARE_KEYS}
+    neu = None
+    if n_neurons:
+        from .._variance import measure_neurons
+        from .connected_six_pt import _neuron_reps
+
+        neu = measure_neurons(base, xs, int(n_neurons), key=jax.random.fold_in(key, 0))
+        neu_reps = {n: _neuron_reps(neu, n)[1] for n in (4, 6)}
+        sw = base.sigma_w
+        for k in ("mc_lambda", "mc_lambda_err", "mc_kappa", "mc_kappa_err", "mc_chi2_dof",
+                  "mc_converged", "mc_lambda_z", "mc_kappa_z"):
+            rows[k] = []
     it = widths
     if progress:
         from tqdm.auto import tqdm
 
         it = tqdm(widths, desc=f"{net} widths")
     for w in it:
-        nw = make_net(net, width=w, d_in=d_in)
+        nw = make_net(net, width=w, d_in=d_in, **nkw)
         if source == "exact":
             data = exact_data(nw, xs, (4, 6), rel_error=rel_error)
         else:
@@ -163,6 +177,33 @@ def width_scaling(
         rows["chi2_dof_4"].append(r4.chi2_dof)
         rows["converged"].append(bool(r.converged))
         rows["n_steps"].append(int(r.n_steps))
+        if neu is not None:
+            vals = np.concatenate([np.asarray(neu.connected(n, width=w, full=False)) for n in (4, 6)])
+            var = np.concatenate([np.asarray(neu.connected_stderr(n, width=w, full=False)) ** 2
+                                  for n in (4, 6)])
+            # the same weights as the fit to `data`, so the two fits differ only by the data;
+            # the Monte Carlo error of the couplings is the jackknife spread of the linearised
+            # refits A y_b over the block-deleted data vectors y_b (tuples are strongly
+            # correlated), A = (JᵀWJ)⁻¹ JᵀW at the Monte Carlo solution
+            rm = fit(m46, vals, data.covariance, method=method)
+            cm = [float(v) for v in np.asarray(rm.couplings)]
+            jac = np.asarray(m46.a) + np.einsum("dij,j->di", np.asarray(m46.h), np.asarray(cm))
+            cov = np.asarray(data.covariance)
+            wmat = np.diag(1.0 / cov) if cov.ndim == 1 else np.linalg.inv(cov)
+            amat = np.linalg.solve(jac.T @ wmat @ jac, jac.T @ wmat)
+            reps = np.concatenate([neu_reps[n] * sw**n * float(w) ** (1 - n / 2) for n in (4, 6)],
+                                  axis=1)
+            g_reps = reps @ amat.T
+            nb = g_reps.shape[0]
+            sm = np.sqrt((nb - 1) / nb * np.sum((g_reps - g_reps.mean(0)) ** 2, 0))
+            rows["mc_lambda"].append(cm[0])
+            rows["mc_lambda_err"].append(float(sm[0]))
+            rows["mc_kappa"].append(cm[1])
+            rows["mc_kappa_err"].append(float(sm[1]))
+            rows["mc_chi2_dof"].append(rm.chi2_dof)
+            rows["mc_converged"].append(bool(rm.converged))
+            rows["mc_lambda_z"].append((cm[0] - lam) / float(sm[0]))
+            rows["mc_kappa_z"].append((cm[1] - kap) / float(sm[1]))
         # shares of the non-Gaussian 6-pt signal
         a6, h6 = np.asarray(m46.a[b6]), np.asarray(m46.h[b6])
         g4c_fit = np.asarray(m46.a[b4]) @ np.array([lam, kap])
@@ -177,8 +218,9 @@ def width_scaling(
         tot = sum(rms.values())
         for k in SHARE_KEYS:
             shares[k].append(rms[k] / tot)
-    out = {"net": net, "d_in": d_in, "source": source, "cutoff": float(cutoff),
-           "widths": widths, "n_nets": n_nets if source == "mc" else None,
+    out = {"net": net, "d_in": d_in, "sigma_b": float(base.sigma_b), "source": source,
+           "cutoff": float(cutoff), "widths": widths, "n_nets": n_nets if source == "mc" else None,
+           "n_neurons": int(n_neurons) if n_neurons else None,
            "rel_error": rel_error if source == "exact" else None, **rows, "shares": shares}
     for name, key_v, key_e in (("lambda", "lambda", "lambda_err"), ("kappa", "kappa", "kappa_err"),
                                ("lambda4", "lambda4", "lambda4_err")):
@@ -192,30 +234,56 @@ def width_scaling(
 
 
 def plot_width_scaling(results: dict, path_stem) -> list:
-    """|λ(N)|, |κ(N)| with their fitted power laws, and the operators' shares of the
-    non-Gaussian 6-pt signal against N."""
-    fig, axes = figure(1, 2, width=3.4, height=2.8)
+    """|λ(N)|, |κ(N)| fitted to exact correlators (filled, with their power laws) and to Monte
+    Carlo data (open, jackknife error bars); the operators' shares of the non-Gaussian 6-pt signal
+    against N."""
+    has_mc = bool(results.get("n_neurons"))
+    fig, axes = figure(1, 3 if has_mc else 2, width=3.2, height=2.9)
     ax = axes[0][0]
     n = np.asarray(results["widths"], float)
-    for name, sym, c in (("lambda", r"\lambda", "C0"), ("kappa", r"\kappa", "C1")):
+    exact_src = "exact" if results["source"] == "exact" else "brute-force MC"
+    for name, sym, c, dx in (("lambda", r"\lambda", "C0", 0.96), ("kappa", r"\kappa", "C1", 1.04)):
         v, e = np.abs(results[name]), np.asarray(results[f"{name}_err"])
         if results["source"] == "mc":
-            ax.errorbar(n, v, yerr=e, fmt="o", color=c, capsize=2)
+            ax.errorbar(n, v, yerr=e, fmt="o", color=c, capsize=2, ms=3.5)
         else:
-            ax.plot(n, v, "o", color=c)
+            ax.plot(n, v, "o", color=c, ms=3.5)
         p, a = results[f"{name}_exponent"], results[f"{name}_amplitude"]
+        lab = f"$|{sym}|$, fit to {exact_src} $G^c$"
         if p is not None:
             err = results[f"{name}_exponent_err"]
-            ax.plot(n, np.abs(a) * n**p, "-", color=c, alpha=0.7,
-                    label=(f"$|{sym}| \\propto N^{{{p:.4f} \\pm {err:.1g}}}$" if err is not None
-                           else f"$|{sym}| \\propto N^{{{p:.4f}}}$ (2 points, no error)"))
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+            digits = 2 if err > 5e-3 else 3
+            lab += f": $N^{{{p:.{digits}f}}}$"
+            ax.plot(n, np.abs(a) * n**p, "-", color=c, alpha=0.7)
+        ax.plot([], [], "o-", color=c, ms=3.5, label=lab)
+        if results.get("n_neurons"):
+            mv, me = np.abs(results[f"mc_{name}"]), np.asarray(results[f"mc_{name}_err"])
+            ax.errorbar(n * dx, mv, yerr=[np.minimum(me, 0.999 * mv), me], fmt="s", mfc="none",
+                        color=c, capsize=2, ms=4,
+                        label=f"$|{sym}|$, fit to Monte Carlo $G^c$ (single-neuron)")
+    log_axes(ax)
     ax.set_xlabel("width $N$")
-    ax.set_ylabel("fitted coupling")
-    ax.set_title(f"{NET_LABELS.get(results['net'], results['net'])}, Λ={results['cutoff']:g}, "
-                 f"{results['source']}")
-    ax.legend()
+    ax.set_ylabel(r"fitted coupling $|\lambda|$, $|\kappa|$")
+    label = NET_LABELS.get(results["net"], results["net"])
+    if results["net"] == "relu":
+        label += rf", $\sigma_b = {results.get('sigma_b', 0):g}$"
+    ax.set_title(f"{label}, $\\Lambda = {results['cutoff']:g}$", fontsize=8.5)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=6.5, frameon=False)
+    if has_mc:
+        bx = axes[0][2]
+        for name, sym, c, dx in (("lambda", r"\lambda", "C0", 0.95), ("kappa", r"\kappa", "C1", 1.05)):
+            ex = np.asarray(results[name])
+            ratio = np.asarray(results[f"mc_{name}"]) / ex
+            err = np.asarray(results[f"mc_{name}_err"]) / np.abs(ex)
+            bx.errorbar(n * dx, ratio, yerr=err, fmt="s", mfc="none", color=c, capsize=2, ms=4,
+                        label=f"${sym}$")
+        bx.axhline(1.0, color="k", lw=0.6)
+        log_axes(bx, y=False)
+        bx.set_xlabel("width $N$")
+        bx.set_ylabel("Monte Carlo fit / exact fit")
+        bx.set_title(f"{results['n_neurons']:,} neurons, jackknife errors", fontsize=8.5)
+        bx.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize=6.5,
+                  frameon=False)
     ax = axes[0][1]
     labels = {"lambda": r"$O(\lambda)$: $\sum K\,G_4^{c,fit}$",
               "residual_4": r"residual $O(1/N)$", "lambda2_exchange": r"$\lambda^2$ exchange",
@@ -225,35 +293,49 @@ def plot_width_scaling(results: dict, path_stem) -> list:
         s = np.asarray(results["shares"][k])
         ax.fill_between(n, bottom, bottom + s, step=None, alpha=0.75, label=labels[k])
         bottom = bottom + s
-    ax.set_xscale("log")
+    log_axes(ax, y=False)
     ax.set_ylim(0, 1)
     ax.set_xlabel("width $N$")
-    ax.set_ylabel(r"share of $G_6 - G_6^{GP}$")
-    ax.set_title("over-parameterisation implies simplicity")
-    ax.legend(loc="center right", fontsize=6.5)
+    ax.set_ylabel(r"share of $G_6 - G_6^{GP}$ ($\exact_src$ fit)".replace(r"$\exact_src$", exact_src))
+    ax.set_title("over-parameterisation implies simplicity", fontsize=8.5)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=6.5, ncol=2,
+              frameon=False)
     return save_figure(fig, path_stem)
 
 
 # ----------------------------------------------------------------------- study interface ---
 
 TITLE = "Fitted couplings against width: the 1/N story"
+CAPTION = ("Tests λ ∝ 1/N and κ ∝ 1/N²: (λ, κ) fitted at each width to exact finite-width "
+           "correlators and, beside them, to single-neuron Monte Carlo data with jackknife "
+           "errors; right: each operator's share of G6 − G6_GP.")
 SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice("exact", "mc"),
-          "n_nets": N_NETS, "seed": SEED, "widths": int_list(1)}
+          "n_nets": N_NETS, "seed": SEED, "widths": int_list(1),
+          "n_neurons": optional(integer(100)), "relu_sigma_b": real(minimum=0.0)}
+HELP = {"n_neurons": "neurons of the single-neuron Monte Carlo fits beside the exact ones "
+                     "(none: no Monte Carlo)",
+        "relu_sigma_b": "σ_b of ReLU (> 0: not one-dimensional)"}
+QUICK_WIDTHS = [2, 5, 10, 50, 200, 1000]
 DEFAULTS = {
     "quick": {"nets": list(NETS), "d_in": 1, "source": "exact", "n_nets": 50_000, "seed": 0,
-              "widths": list(HMS_WIDTHS)},
+              "widths": QUICK_WIDTHS, "n_neurons": 1_000_000, "relu_sigma_b": 1.0},
     "full": {"nets": list(NETS), "d_in": 1, "source": "mc", "n_nets": 1_000_000, "seed": 0,
-             "widths": list(HMS_WIDTHS)},
+             "widths": list(HMS_WIDTHS), "n_neurons": 100_000_000, "relu_sigma_b": 1.0},
 }
+SMALL = {"nets": ["erf"], "d_in": 1, "source": "exact", "n_nets": 400, "seed": 0,
+         "widths": [2, 8], "n_neurons": 3000, "relu_sigma_b": 1.0}
 
 
 def run(config: dict, *, progress: bool = False) -> dict:
     out = {}
     for name in config["nets"]:
-        out[f"width_scaling_{name}_d{config['d_in']}"] = width_scaling(
+        r = width_scaling(
             name, d_in=config["d_in"], widths=config["widths"], source=config["source"],
             n_nets=config["n_nets"], seed=config["seed"],
-            progress=progress and config["source"] == "mc")
+            sigma_b=config["relu_sigma_b"] if name == "relu" else None,
+            n_neurons=config["n_neurons"], progress=progress)
+        r["caption"] = CAPTION
+        out[f"width_scaling_{name}_d{config['d_in']}"] = r
     return out
 
 
@@ -265,7 +347,19 @@ def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     fmt = lambda x, d: "n/a" if x is None else f"{x:.{d}f}"  # noqa: E731
     for d in results.values():
+        label = d["net"] + (f" σ_b={d['sigma_b']:g}" if d["net"] == "relu" else "")
         for k, e in (("lambda", "−1"), ("kappa", "−2")):
-            rows.append((f"{k}(N) exponent ({d['source']}), {d['net']}",
-                         f"{fmt(d[f'{k}_exponent'], 6)} ± {fmt(d[f'{k}_exponent_err'], 2)}", e))
+            p, pe = d[f"{k}_exponent"], d[f"{k}_exponent_err"]
+            value = f"{fmt(p, 3)} ± {fmt(pe, 3)}"
+            status = "ok" if p is not None and all(d["converged"]) else (
+                "FAILED: fit did not converge" if p is not None else "FAILED: unresolved")
+            if d.get("n_neurons"):
+                z = np.abs(d[f"mc_{k}_z"])
+                value += (f"; Monte Carlo fit vs exact fit max |z| {z.max():.1f} over "
+                          f"{len(z)} widths")
+                if z.max() > 4:
+                    status = f"FAILED: Monte Carlo vs exact coupling max |z| = {z.max():.1f}"
+                elif not all(d["mc_converged"]):
+                    status = "FAILED: Monte Carlo fit did not converge"
+            rows.append((f"{k}(N) exponent ({d['source']}), {label}", value, e, status))
     return rows
