@@ -1,6 +1,5 @@
 """Operator choice and naturalness (rgflow.studies.local_vs_nonlocal)."""
 
-import numpy as np
 import pytest
 
 from rgflow.studies.local_vs_nonlocal import OPERATOR_SETS, compare_operators, translation_breaking

@@ -220,7 +220,7 @@ def plot_connected_six(results: dict, path_stem) -> list:
     fig, axes = figure(2 if mc else 1, 1, width=4.4, height=2.4)
     ax = axes[0][0]
     n = np.asarray(results["widths"], float)
-    for order, c, dx in (("6", "C1", 1.0), ("4", "C0", 1.0)):
+    for order, c in (("6", "C1"), ("4", "C0")):
         r = results["orders"][order]
         ex = np.asarray(r["rms_exact"])
         k = int(order) / 2 - 1

@@ -106,7 +106,7 @@ def free_theory(
         res = {n: {"signal": [], "signal_err": [], "background": [], "exact": [], "z": []}
                for n in ORDERS}
 
-        def m_n(moments):
+        def m_n(moments, gp=gp):
             return jnp.stack([jnp.mean(jnp.abs(moments[n] - gp[n]) / jnp.abs(gp[n]), axis=-1)
                               for n in ORDERS], axis=-1)
 

@@ -179,8 +179,6 @@ def width_scaling(
         rows["n_steps"].append(int(r.n_steps))
         if neu is not None:
             vals = np.concatenate([np.asarray(neu.connected(n, width=w, full=False)) for n in (4, 6)])
-            var = np.concatenate([np.asarray(neu.connected_stderr(n, width=w, full=False)) ** 2
-                                  for n in (4, 6)])
             # the same weights as the fit to `data`, so the two fits differ only by the data;
             # the Monte Carlo error of the couplings is the jackknife spread of the linearised
             # refits A y_b over the block-deleted data vectors y_b (tuples are strongly
