@@ -27,6 +27,9 @@ from ._diagrams import tree_diagrams as tree_diagrams
 from ._ensemble import Measurement as Measurement
 from ._ensemble import measure as measure
 from ._ensemble import measure_widths as measure_widths
+from ._edgeworth import EdgeworthAction as EdgeworthAction
+from ._edgeworth import edgeworth_action as edgeworth_action
+from ._edgeworth import edgeworth_tensors as edgeworth_tensors
 from ._exact import exact_connected as exact_connected
 from ._exact import exact_moment as exact_moment
 from ._exact import gp_correlator as gp_correlator
