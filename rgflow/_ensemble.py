@@ -213,6 +213,10 @@ def _sample_outputs(net: AbstractNet, xs, key, index, dtype):
     to rounding, but ~2.5x faster on CPU: the contractions over d_in and N are written as
     broadcast-multiply-reduce, which XLA fuses, instead of tiny batched matrix products.
     """
+    from ._cosnet import CosNet  # nets with their own parameter layout
+
+    if isinstance(net, CosNet):
+        return net._sample_outputs(xs, key, index, dtype)
     n, d = net.width, net.d_in
     xs = xs.astype(dtype)
     r = jax.vmap(lambda g: standard_normals(jax.random.fold_in(key, g), n * (d + 2) + 1,

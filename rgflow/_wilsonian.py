@@ -142,7 +142,8 @@ class WilsonianAction(eqx.Module):
 
 
 def integrate_out(net, xs, keep, *, order: int = 2, weights=None, allow_split: bool = False,
-                  modes: KernelModes | None = None) -> WilsonianAction:
+                  modes: KernelModes | None = None, max_condition: float | None = None
+                  ) -> WilsonianAction:
     """The exact Wilsonian effective action of the `keep` largest kernel modes (physics.md §10).
 
     The kept amplitudes a_< = (Vᵀ W f)_{k <= keep} have the exactly projected cumulants
@@ -159,11 +160,16 @@ def integrate_out(net, xs, keep, *, order: int = 2, weights=None, allow_split: b
     - `order`: 1 or 2, the order in 1/N of the Edgeworth action.
     - `weights`: data weights of the inner product (default uniform 1/P).
     - `modes`: precomputed `kernel_modes(net, xs, weights=weights)` (optional).
+    - `max_condition`: largest accepted λ_1/λ_keep (passed to the Edgeworth construction,
+      default `rgflow._edgeworth.DEFAULT_MAX_CONDITION`): beyond it the amputated cumulants of
+      the smallest kept modes have no significant digits.
 
     **Returns:** a `WilsonianAction` (mode basis).
     """
-    from ._edgeworth import EdgeworthAction, edgeworth_tensors
+    from ._edgeworth import DEFAULT_MAX_CONDITION, EdgeworthAction, _edgeworth_all
 
+    if max_condition is None:
+        max_condition = DEFAULT_MAX_CONDITION
     if modes is None:
         modes = kernel_modes(net, xs, weights=weights)
     keep = modes.check_keep(keep, allow_split=allow_split)
@@ -176,29 +182,9 @@ def integrate_out(net, xs, keep, *, order: int = 2, weights=None, allow_split: b
     kept = {2: jnp.diag(modes.eigenvalues[:keep])}
     for n, c in cum.items():
         kept[n] = _contract_legs(c, proj)
-    quad, quart, sext = edgeworth_tensors(kept[2], kept[4], kept.get(6), order=order)
-    action = _make_edgeworth_action(EdgeworthAction, quad, quart, sext, kept, order)
+    quad, quart, sext, const = _edgeworth_all(kept[2], kept[4], kept.get(6), order, max_condition)
+    action = EdgeworthAction(quad, quart, sext, kept[2], order=order, constant=const)
     return WilsonianAction(action=action, modes=modes, cumulants=kept, keep=keep, order=order)
-
-
-def _make_edgeworth_action(cls, quad, quart, sext, cumulants, order):
-    """Build an EdgeworthAction from tensors (tries the constructors helper A may provide)."""
-    if hasattr(cls, "from_tensors"):
-        return cls.from_tensors(quad, quart, sext)
-    import dataclasses
-
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {"quadratic": quad, "quartic": quart, "sextic": sext}
-    for name in names - set(kwargs):
-        if name == "order":
-            kwargs[name] = order
-        elif name in ("k2", "kernel", "covariance"):
-            kwargs[name] = cumulants[2]
-        elif name in ("k4",):
-            kwargs[name] = cumulants[4]
-        elif name in ("k6",):
-            kwargs[name] = cumulants.get(6)
-    return cls(**{k: v for k, v in kwargs.items() if k in names})
 
 
 # ------------------------------------------------------------------------------ regulators --
@@ -320,8 +306,10 @@ class WilsonianFlowSolution(eqx.Module):
         from ._edgeworth import EdgeworthAction
 
         quad, quart, sext = self.kept_tensors(i)
-        return _make_edgeworth_action(EdgeworthAction, quad, quart, sext,
-                                      {2: jnp.diag(self.propagator[i][self.kept(i)])}, 2)
+        k = self.kept(i)
+        if sext is None:
+            raise ValueError("the sextic was not saved (save_sextic=False).")
+        return EdgeworthAction(quad, quart, sext, jnp.diag(self.propagator[i][k]), order=2)
 
 
 # ------------------------------------------------------------------------------ the flow --
