@@ -1,5 +1,10 @@
 """rgflow: neural-network field theories, their Feynman diagrams and Wilsonian RG flows.
 
+Three layers (docs/layers.md): this package is the importable theory library (flat private
+modules re-exported here); `rgflow.studies` holds the paper's figure studies, one module each;
+`rgflow.app` is the command line (`rgflow measure | exact | reproduce`). The core never imports
+the studies, the app or matplotlib.
+
 Importing rgflow enables float64 in JAX (`jax_enable_x64`): theory code is float64 throughout.
 """
 
@@ -19,7 +24,6 @@ from ._beta import MatchingProblem as MatchingProblem
 from ._beta import beta as beta
 from ._beta import matching_problem as matching_problem
 from ._beta import refit as refit
-from ._connected_six import connected_six_scaling as connected_six_scaling
 from ._diagrams import Diagram as Diagram
 from ._diagrams import VertexType as VertexType
 from ._diagrams import enumerate_diagrams as enumerate_diagrams
@@ -37,7 +41,6 @@ from ._fit import FitResult as FitResult
 from ._fit import QuadraticModel as QuadraticModel
 from ._fit import fit as fit
 from ._fit import power_law as power_law
-from ._fit import wls as wls
 from ._fit_data import CorrelatorData as CorrelatorData
 from ._fit_data import exact_data as exact_data
 from ._fit_data import mc_data as mc_data
@@ -66,16 +69,8 @@ from ._nets import available_activations as available_activations
 from ._nets import hms_inputs as hms_inputs
 from ._nets import make_net as make_net
 from ._neuron import neuron_moments as neuron_moments
-from ._operator_choice import compare_operators as compare_operators
-from ._operator_choice import translation_breaking as translation_breaking
-from ._predict import Predictor as Predictor
-from ._predict import connected_4pt as connected_4pt
-from ._predict import connected_6pt as connected_6pt
 from ._predict import connected_correlator as connected_correlator
 from ._predict import design_matrix as design_matrix
-from ._predict import fit_couplings as fit_couplings
-from ._predict import match_quartic as match_quartic
-from ._predict import six_point_prediction as six_point_prediction
 from ._relevance import classify as classify
 from ._relevance import coupling_dimensions as coupling_dimensions
 from ._relevance import field_dimension as field_dimension
@@ -88,6 +83,4 @@ from ._variance import ConditionalEstimate as ConditionalEstimate
 from ._variance import NeuronEstimate as NeuronEstimate
 from ._variance import measure_conditional as measure_conditional
 from ._variance import measure_neurons as measure_neurons
-from ._width_scaling import width_scaling as width_scaling
-
-__version__ = "0.1.0"
+from ._version import __version__ as __version__

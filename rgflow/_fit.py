@@ -18,7 +18,7 @@ or Adam (cosine-decayed learning rate), the whole loop a `jax.lax.while_loop` un
 data set of the same shape does not recompile). The couplings are preconditioned,
 g = g₀ + D u with D_i = |r(g₀)| / |∂r/∂g_i| (Jacobi scaling of the whitened Jacobian at g₀),
 and the loss is χ²(g)/χ²(g₀), so that u and the loss are O(1) whatever the units of g.
-For models linear in g (`H = 0`) the closed-form weighted least-squares solution `wls` is the
+For models linear in g (`H = 0`) the closed-form weighted least-squares solution (`method="wls"`) is the
 independent cross-check (tests: agreement to 1e-6 relative).
 
 **Uncertainties.** `stderr`: curvature, √diag (Jᵀ C⁻¹ J)⁻¹ with J = ∂m/∂g at the optimum (the
@@ -46,7 +46,6 @@ __all__ = [
     "FitResult",
     "QuadraticModel",
     "fit",
-    "wls",
     "whiten",
     "power_law",
 ]
@@ -247,7 +246,7 @@ def _curvature(jw):
     return cov
 
 
-def wls(model, data, covariance) -> FitResult:
+def _wls(model, data, covariance) -> FitResult:
     """Closed-form weighted least squares for a model linear in the couplings.
 
         ĝ = (Aᵀ C⁻¹ A)⁻¹ Aᵀ C⁻¹ y,   Cov(ĝ) = (Aᵀ C⁻¹ A)⁻¹
@@ -419,7 +418,7 @@ def fit(
     if method not in ("lbfgs", "adam", "wls"):
         raise ValueError(f"`method` must be 'lbfgs', 'adam' or 'wls', got {method!r}.")
     if method == "wls":
-        res = wls(model, data, covariance)
+        res = _wls(model, data, covariance)
         if replicates is not None:
             boot = fit(model, data, covariance, replicates=replicates).bootstrap_stderr
             res = eqx.tree_at(lambda r: r.bootstrap_stderr, res, boot)

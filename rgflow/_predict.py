@@ -1,5 +1,6 @@
 """Tree-level predictions of a non-Gaussian action at a cutoff, design matrices, matching
-(physics.md §6, §7) and the HMS 6-pt prediction (HMS eq. 3.37; physics.md §6, §8).
+(physics.md §6, §7) and the HMS 6-pt prediction (physics.md §6, §7). The HMS 6-pt prediction built on them is a study
+(`rgflow.studies.six_pt_prediction`).
 
     G_n,c(Λ) = Σ_{tree diagrams D} coef_D Π_{v ∈ D} g_v  ∫_{[−Λ,Λ]^{d·sites}} Π (K_W lines)
 
@@ -43,17 +44,11 @@ from ._integrals import (
     net_family,
     vertex_integrals,
 )
-from ._tuples import sorted_tuples, splits, to_full
+from ._tuples import sorted_tuples, to_full
 
 __all__ = [
-    "Predictor",
     "connected_correlator",
-    "connected_4pt",
-    "connected_6pt",
     "design_matrix",
-    "fit_couplings",
-    "match_quartic",
-    "six_point_prediction",
     "nonlocal_tensor",
 ]
 
@@ -297,17 +292,6 @@ def connected_correlator(action: Action, xs, cutoffs, order: int, *, exchange: b
     return to_full(out, pred.n_points, order) if full else out
 
 
-def connected_4pt(action: Action, xs, cutoffs, **kw) -> jax.Array:
-    """G4_c(Λ) = Σ first-order diagrams, e.g. −24 λ I4(Λ) (physics.md §6). See
-    `connected_correlator`."""
-    return connected_correlator(action, xs, cutoffs, 4, **kw)
-
-
-def connected_6pt(action: Action, xs, cutoffs, **kw) -> jax.Array:
-    """G6_c(Λ) = −720 κ I6 + 576 λ² Σ_10 J (physics.md §6). See `connected_correlator`."""
-    return connected_correlator(action, xs, cutoffs, 6, **kw)
-
-
 def design_matrix(action: Action, xs, cutoffs, order: int = 4, **kw):
     """The design matrix A = ∂G_n,c/∂g of the action's couplings (physics.md §7).
 
@@ -324,38 +308,7 @@ def design_matrix(action: Action, xs, cutoffs, order: int = 4, **kw):
     return a, action.coupling_names
 
 
-def fit_couplings(action: Action, xs, cutoffs, target, *, order: int = 4, weights=None, **kw):
-    """Weighted least-squares couplings g(Λ) with A(Λ) g ≈ target, per cutoff (physics.md §7).
-
-    Exact for actions linear in the couplings (all 4-pt predictions, 6-pt without exchange).
-
-    **Arguments:**
-
-    - `action`: an `Action` giving the operator content (its couplings are ignored).
-    - `xs`, `cutoffs`: as `connected_correlator`.
-    - `target`: the connected correlator to fit on the sorted tuples, `(n_tuples,)` or
-      `(n_cut, n_tuples)` (e.g. ΔG4 = G4 − G4_GP).
-    - `order`: 4 or 6.
-    - `weights`: optional per-tuple weights W (e.g. 1/stderr²), `(n_tuples,)`.
-
-    **Returns:** `(g, names)`: g float64 `(n_cut, n_couplings)`.
-    """
-    zero = action.with_flat_couplings(jnp.zeros_like(action.flat_couplings()))
-    a, names = design_matrix(zero, xs, cutoffs, order, **kw)
-    target = jnp.broadcast_to(jnp.asarray(target, dtype=jnp.float64), a.shape[:2])
-    w = jnp.ones(a.shape[1]) if weights is None else jnp.asarray(weights, dtype=jnp.float64)
-    if w.shape != (a.shape[1],):
-        raise ValueError(f"`weights` must have shape ({a.shape[1]},), got {w.shape}.")
-    sw = jnp.sqrt(w)
-    # scale columns for conditioning, then solve by least squares per cutoff
-    aw = a * sw[None, :, None]
-    scale = jnp.linalg.norm(aw, axis=1, keepdims=True)
-    scale = jnp.where(scale > 0, scale, 1.0)
-    sol = jax.vmap(lambda m, b: jnp.linalg.lstsq(m, b)[0])(aw / scale, target * sw[None])
-    return sol / scale[:, 0, :], names
-
-
-def match_quartic(delta_g4, i4, weights=None) -> jax.Array:
+def _match_quartic(delta_g4, i4, weights=None) -> jax.Array:
     """λ(Λ) matched to ΔG4 by weighted least squares over all unique 4-tuples (physics.md §7).
 
         λ(Λ) = −Σ_t w_t ΔG4_t I4_t(Λ) / (24 Σ_t w_t I4_t(Λ)²)
@@ -374,72 +327,3 @@ def match_quartic(delta_g4, i4, weights=None) -> jax.Array:
     dg = jnp.broadcast_to(jnp.asarray(delta_g4, dtype=jnp.float64), i4.shape)
     w = jnp.ones(i4.shape[-1]) if weights is None else jnp.asarray(weights, dtype=jnp.float64)
     return -jnp.sum(w * dg * i4, axis=-1) / (24.0 * jnp.sum(w * i4 * i4, axis=-1))
-
-
-def _disconnected_6pt(k_full, g4c_full, t6):
-    """Σ_{15 (ab)} K_ab G4_c(rest) on the sorted 6-tuples (full K on the external pair)."""
-    out = 0.0
-    for pair, rest in splits(6, 2):
-        out = out + k_full[t6[:, pair[0]], t6[:, pair[1]]] * g4c_full[
-            ..., t6[:, rest[0]], t6[:, rest[1]], t6[:, rest[2]], t6[:, rest[3]]
-        ]
-    return out
-
-
-def six_point_prediction(net, xs, cutoffs, *, g4, g6, weights=None, g6_connected=None,
-                         options: QuadratureOptions | None = None) -> dict:
-    """The HMS 6-pt prediction (HMS eq. 3.37, physics.md §6), done on every sorted tuple.
-
-    1. λ(Λ) is matched to ΔG4 = G4 − G4_GP by (weighted) least squares over all sorted 4-tuples
-       (`match_quartic`), with I4(Λ) the cutoff-regulated vertex integral.
-    2. G6_pred(Λ) = G6_GP + Σ_{15 (ab)} K_ab G4_c^pred(rest; Λ), G4_c^pred = −24 λ(Λ) I4(Λ), with
-       the full K on the external pair.
-    3. Compared with G6: the remainder G6 − G6_pred = Σ_15 K (G4_c − G4_c^pred) + G6_c is the
-       O(1/N²) connected 6-pt function plus the 4-pt fit residual (both returned).
-
-    **Arguments:**
-
-    - `net`: the network (its GP kernel K, K_W).
-    - `xs`: inputs `(P, d_in)`.
-    - `cutoffs`: cutoffs `(n_cut,)`.
-    - `g4`, `g6`: the full moments G4, G6 on the sorted tuples (exact or measured).
-    - `weights`: optional `(n_t4,)` least-squares weights for the matching.
-    - `g6_connected`: optional exact connected 6-pt function on the sorted 6-tuples.
-    - `options`: quadrature options.
-
-    **Returns:** a dict of arrays: `lambda` `(n_cut,)`, `i4`, `g4c_pred` `(n_cut, n_t4)`,
-    `g4c_residual` `(n_cut, n_t4)`, `g6_gp` `(n_t6,)`, `g6_pred` `(n_cut, n_t6)`, `g6`,
-    `gp_ratio` (element mean of G6_GP/G6), `lambda_ratio` `(n_cut,)` (element mean of
-    G6_pred/G6), `remainder` `(n_cut, n_t6)`, and, if `g6_connected` is given,
-    `remainder_minus_connected` = Σ_15 K (G4_c − G4_c^pred) `(n_cut, n_t6)`.
-    """
-    from ._exact import gp_correlator  # noqa: PLC0415
-
-    xs = _check_xs(xs, net.d_in)
-    p = xs.shape[0]
-    t6 = sorted_tuples(p, 6)
-    g4 = jnp.asarray(g4)
-    g6 = jnp.asarray(g6)
-    g4_gp = gp_correlator(net, xs, 4, full=False)
-    g6_gp = gp_correlator(net, xs, 6, full=False)
-    dg4 = g4 - g4_gp
-    i4 = vertex_integrals(net, xs, cutoffs, 4, options=options)
-    lam = match_quartic(dg4, i4, weights)
-    g4c_pred = -24.0 * lam[:, None] * i4
-    k_full = net.kernel(jnp.asarray(xs), jnp.asarray(xs))
-    g6_pred = g6_gp[None] + _disconnected_6pt(k_full, to_full(g4c_pred, p, 4), t6)
-    out = {
-        "lambda": lam,
-        "i4": i4,
-        "g4c_pred": g4c_pred,
-        "g4c_residual": dg4[None] - g4c_pred,
-        "g6_gp": g6_gp,
-        "g6_pred": g6_pred,
-        "g6": g6,
-        "gp_ratio": jnp.mean(g6_gp / g6),
-        "lambda_ratio": jnp.mean(g6_pred / g6[None], axis=-1),
-        "remainder": g6[None] - g6_pred,
-    }
-    if g6_connected is not None:
-        out["remainder_minus_connected"] = out["remainder"] - jnp.asarray(g6_connected)[None]
-    return out

@@ -1,8 +1,8 @@
-"""Reproduce every figure (thin wrapper of `rgflow reproduce`; see `rgflow reproduce --help`)."""
+"""Reproduce every figure: a thin wrapper of `rgflow reproduce` (see `--help`)."""
 
 import sys
 
-from rgflow._cli import main
+from rgflow.app.cli import main
 
 if __name__ == "__main__":
     sys.argv[1:1] = ["reproduce"]

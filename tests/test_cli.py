@@ -6,7 +6,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 import rgflow
-from rgflow._cli import app
+from rgflow.app.cli import app
 
 runner = CliRunner()
 

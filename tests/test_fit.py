@@ -7,7 +7,7 @@ import pytest
 
 import rgflow
 from rgflow._actions import Action, LocalCoupling, PolynomialQuartic
-from rgflow._fit import QuadraticModel, fit, power_law, wls
+from rgflow._fit import QuadraticModel, _wls, fit, power_law
 from rgflow._fit_data import (
     exact_data,
     jackknife_replicates,
@@ -44,7 +44,7 @@ def test_optax_agrees_with_closed_form_wls(erf_setup, terms):
     term = (LocalCoupling(4),) if terms == "const" else (PolynomialQuartic(),)
     model = tree_model(Action(net, term), xs, (4,))
     assert model.is_linear
-    ref = wls(model, data.values, data.covariance)
+    ref = _wls(model, data.values, data.covariance)
     lb = fit(model, data.values, data.covariance, method="lbfgs")
     ad = fit(model, data.values, data.covariance, method="adam")
     assert lb.converged
@@ -107,7 +107,7 @@ def test_bad_input_errors(erf_setup):
     with pytest.raises(ValueError, match="`data`"):
         fit(model, bad, data.covariance)
     with pytest.raises(ValueError, match="`data`"):
-        wls(model, data.values[:-1], data.covariance)
+        _wls(model, data.values[:-1], data.covariance)
     singular = np.outer(data.values, data.values)  # rank one
     with pytest.raises(ValueError, match="`covariance`"):
         fit(model, data.values, singular)
@@ -123,7 +123,7 @@ def test_bad_input_errors(erf_setup):
 
 def test_rank_deficient_design_reports_infinite_errors():
     a = np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]])  # collinear columns
-    res = wls(QuadraticModel(a), np.array([1.0, 2.0, 3.0]), np.ones(3))
+    res = _wls(QuadraticModel(a), np.array([1.0, 2.0, 3.0]), np.ones(3))
     assert np.all(np.isinf(np.asarray(res.stderr)))
 
 
@@ -156,7 +156,7 @@ def test_mc_covariance_and_fit(key):
     data = mc_data(m, (4,), n_boot=100, key=jax.random.key(3))
     res = fit(model, data.values, data.covariance, replicates=data.replicates)
     ex = exact_data(net, xs, (4,))
-    lam_exact = float(wls(model, ex.values, ex.covariance).couplings[0])
+    lam_exact = float(_wls(model, ex.values, ex.covariance).couplings[0])
     z = (float(res.couplings[0]) - lam_exact) / float(res.stderr[0])
     assert abs(z) < 4, z
     assert 0.5 < float(res.bootstrap_stderr[0] / res.stderr[0]) < 2.0

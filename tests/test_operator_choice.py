@@ -1,9 +1,9 @@
-"""Operator choice and naturalness (rgflow._operator_choice)."""
+"""Operator choice and naturalness (rgflow.studies.local_vs_nonlocal)."""
 
 import numpy as np
 import pytest
 
-from rgflow._operator_choice import OPERATOR_SETS, compare_operators, translation_breaking
+from rgflow.studies.local_vs_nonlocal import OPERATOR_SETS, compare_operators, translation_breaking
 
 
 def _table(r):

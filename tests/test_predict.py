@@ -16,17 +16,16 @@ from rgflow._actions import (
     NonlocalQuartic,
     PolynomialQuartic,
 )
+from rgflow._beta import matching_problem, refit
 from rgflow._integrals import exchange_integrals, vertex_integrals
 from rgflow._predict import (
     Predictor,
-    connected_4pt,
-    connected_6pt,
+    _match_quartic,
+    connected_correlator,
     design_matrix,
-    fit_couplings,
-    match_quartic,
-    six_point_prediction,
 )
 from rgflow._tuples import sorted_tuples, splits, to_full
+from rgflow.studies.six_pt_prediction import six_point_prediction
 
 CUTS = jnp.array([7, 10, 15, 20, 30, 40, 50, 70, 100, 200, 500, 1e3, 2e3, 5e3, 7e3, 1e4, 2e4,
                   4e4, 6e4, 8e4, 1e5], dtype=jnp.float64)
@@ -39,11 +38,11 @@ def test_feynman_rules_match_integrals():
     i4 = vertex_integrals(net, xs, cuts, 4)
     i4r = vertex_integrals(net, xs, cuts, 4, weight="r2")
     i2 = to_full(vertex_integrals(net, xs, cuts, 2), 6, 2)
-    g = connected_4pt(Action(net, (LocalCoupling(4, 0.01),)), xs, cuts)
+    g = connected_correlator(Action(net, (LocalCoupling(4, 0.01),)), xs, cuts, 4)
     np.testing.assert_allclose(g, -24 * 0.01 * i4, rtol=1e-13)
-    g = connected_4pt(Action(net, (PolynomialQuartic(0.01, 0.002),)), xs, cuts)
+    g = connected_correlator(Action(net, (PolynomialQuartic(0.01, 0.002),)), xs, cuts, 4)
     np.testing.assert_allclose(g, -24 * (0.01 * i4 + 0.002 * i4r), rtol=1e-13)
-    g = connected_4pt(Action(net, (BilocalQuartic(0.01),)), xs, cuts)
+    g = connected_correlator(Action(net, (BilocalQuartic(0.01),)), xs, cuts, 4)
     t = sorted_tuples(6, 4)
     chan = sum(i2[:, t[:, a], t[:, b]] * i2[:, t[:, c], t[:, d]] for a, b, c, d in ((0, 1, 2, 3), (0, 2, 1, 3), (0, 3, 1, 2)))
     np.testing.assert_allclose(g, -8 * 0.01 * chan, rtol=1e-13)
@@ -55,7 +54,7 @@ def test_six_point_rules():
     xs = rgflow.hms_inputs("gauss", 1)
     cuts = jnp.array([0.5, 7.0])
     lam, kap = 0.03, -0.002
-    g6 = connected_6pt(Action(net, (LocalCoupling(4, lam), LocalCoupling(6, kap))), xs, cuts)
+    g6 = connected_correlator(Action(net, (LocalCoupling(4, lam), LocalCoupling(6, kap))), xs, cuts, 6)
     i6 = vertex_integrals(net, xs, cuts, 6)
     j = exchange_integrals(net, xs, cuts)
     tri_full = np.asarray(to_full(np.arange(56), 6, 3))
@@ -66,7 +65,7 @@ def test_six_point_rules():
             continue
         ex = ex + j[:, tri_full[t6[:, a[0]], t6[:, a[1]], t6[:, a[2]]], tri_full[t6[:, b[0]], t6[:, b[1]], t6[:, b[2]]]]
     np.testing.assert_allclose(g6, -720 * kap * i6 + 576 * lam**2 * ex, rtol=1e-12)
-    g6_first = connected_6pt(Action(net, (LocalCoupling(4, lam), LocalCoupling(6, kap))), xs, cuts, exchange=False)
+    g6_first = connected_correlator(Action(net, (LocalCoupling(4, lam), LocalCoupling(6, kap))), xs, cuts, 6, exchange=False)
     np.testing.assert_allclose(g6_first, -720 * kap * i6, rtol=1e-13)
 
 
@@ -88,8 +87,9 @@ def test_synthetic_correlators_recovered(terms, truth, name, d_in):
         xs = 100 * xs  # spread the points so that |y|² and bilocal operators are identifiable
     cuts = jnp.array([3.0, 7.0])
     act = Action(net, terms).with_flat_couplings(jnp.asarray(truth))
-    target = connected_4pt(act, xs, cuts)
-    g, names = fit_couplings(act, xs, cuts, target)
+    target = connected_correlator(act, xs, cuts, 4)
+    g = np.stack([np.asarray(refit(matching_problem(act, xs, {4: target[i]}), cuts[i:i + 1]))[0]
+                  for i in range(cuts.size)])
     np.testing.assert_allclose(g, np.broadcast_to(truth, g.shape), rtol=1e-8, atol=1e-12)
 
 
@@ -128,12 +128,12 @@ def test_nonlocal_constant_coupling():
     np.testing.assert_allclose(g, ref, rtol=1e-7)
 
 
-def test_match_quartic():
+def test__match_quartic():
     rng = np.random.default_rng(0)
     i4 = jnp.asarray(rng.normal(size=(3, 10)))
-    np.testing.assert_allclose(match_quartic(-24 * 0.2 * i4, i4), 0.2, rtol=1e-14)
+    np.testing.assert_allclose(_match_quartic(-24 * 0.2 * i4, i4), 0.2, rtol=1e-14)
     dg = jnp.asarray(rng.normal(size=10))
-    lam = match_quartic(dg, i4[:1], weights=jnp.ones(10))
+    lam = _match_quartic(dg, i4[:1], weights=jnp.ones(10))
     np.testing.assert_allclose(lam, -(dg @ i4[0]) / (24 * i4[0] @ i4[0]), rtol=1e-14)
 
 
@@ -169,18 +169,18 @@ def test_bad_input():
     xs = rgflow.hms_inputs("erf", 1)
     act = Action(net, (LocalCoupling(4, 0.01),))
     with pytest.raises(ValueError, match="cutoffs"):
-        connected_4pt(act, xs, jnp.array([7.0, -1.0]))
+        connected_correlator(act, xs, jnp.array([7.0, -1.0]), 4)
     with pytest.raises(ValueError, match="d_in"):
-        connected_4pt(act, rgflow.hms_inputs("erf", 2), CUTS[:1])
+        connected_correlator(act, rgflow.hms_inputs("erf", 2), CUTS[:1], 4)
     with pytest.raises(ValueError, match="order"):
         Predictor(act, xs, CUTS[:1], 5)
     with pytest.raises(NotImplementedError, match="exchange"):
-        connected_6pt(Action(net, (BilocalQuartic(0.1),)), xs, CUTS[:1])
+        connected_correlator(Action(net, (BilocalQuartic(0.1),)), xs, CUTS[:1], 6)
     pred = Predictor(act, xs, CUTS[:1], 4)
     with pytest.raises(ValueError, match="structure|predictor"):
         pred(Action(net, (BilocalQuartic(0.1),)))
     with pytest.raises(ValueError, match="weights"):
-        fit_couplings(act, xs, CUTS[:1], jnp.zeros(126), weights=jnp.ones(3))
+        matching_problem(act, xs, {4: jnp.zeros(126)}, {4: jnp.ones(3)})
 
 
 @pytest.mark.parametrize("name", ["erf", "relu", "gauss"])

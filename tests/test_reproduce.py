@@ -5,8 +5,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from rgflow._cli import app
-from rgflow._reproduce import load_config, reproduce
+from rgflow.app.cli import app
+from rgflow.app.reproduce import load_config, reproduce
 
 runner = CliRunner()
 
@@ -29,11 +29,11 @@ def test_default_profiles_validate():
 @pytest.mark.parametrize(
     "text, key",
     [("[free_theory]\nn_nets = -5\n", "free_theory.n_nets"),
-     ("[free_theory]\nnets = ['tanhnet']\n", "free_theory.nets"),
+     ("[free_theory]\nnets = ['tanhnet']\n", "free_theory.nets[0]"),
      ("[free_theory]\nwidths = [2, 0]\n", "free_theory.widths[1]"),
      ("[free_theory]\nbogus = 1\n", "free_theory.bogus"),
      ("[nope]\nx = 1\n", "nope"),
-     ("stages = ['free_theory', 'nope']\n", "stages")],
+     ("stages = ['free_theory', 'nope']\n", "stages[1]")],
 )
 def test_bad_configuration_names_the_key(tmp_path, text, key):
     path = tmp_path / "c.toml"

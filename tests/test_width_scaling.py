@@ -1,10 +1,10 @@
-"""The 1/N story (rgflow._width_scaling, rgflow._connected_six)."""
+"""The 1/N story (rgflow.studies.width_scaling, rgflow.studies.connected_six_pt)."""
 
 import numpy as np
 import pytest
 
-from rgflow._connected_six import connected_six_scaling
-from rgflow._width_scaling import SHARE_KEYS, width_scaling
+from rgflow.studies.connected_six_pt import connected_six_scaling
+from rgflow.studies.width_scaling import SHARE_KEYS, width_scaling
 
 WIDTHS = (2, 10, 100, 1000)
 

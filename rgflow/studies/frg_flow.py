@@ -9,7 +9,7 @@ import diffrax
 import jax.numpy as jnp
 import numpy as np
 
-from ._frg import (
+from .._frg import (
     LPA_NU_D3,
     LPA_OMEGA_D3,
     GridLPA,
@@ -18,8 +18,9 @@ from ._frg import (
     wilson_fisher,
     wilson_fisher_sequence,
 )
-from ._frg_network import dimensionless_lpa_couplings, gauss_net_couplings
-from ._nets import GaussNet, hms_inputs
+from .._frg_network import dimensionless_lpa_couplings, gauss_net_couplings
+from .._nets import GaussNet, hms_inputs
+from ._config import NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
 from ._plotting import figure, save_figure
 
 
@@ -117,3 +118,41 @@ def plot_frg(res: dict, path_stem) -> list:
         ax.set_title("Wilson–Fisher exponents, LPA")
         ax.legend(fontsize=6)
     return save_figure(fig, path_stem)
+
+
+# ----------------------------------------------------------------------- study interface ---
+
+TITLE = "Non-perturbative LPA flow (beyond the paper)"
+SCHEMA = {"width": integer(1), "d_in": choice(3), "sigma_ws": float_list(positive=True),
+          "max_order": integer(3)}
+DEFAULTS = {
+    "quick": {"width": 10_000, "d_in": 3, "sigma_ws": [0.5, 1.0, 1.5, 2.0], "max_order": 8},
+    "full": {"width": 10_000, "d_in": 3, "sigma_ws": [0.5, 1.0, 1.5, 2.0], "max_order": 12},
+}
+
+
+def run(config: dict, *, progress: bool = False) -> dict:
+    return {"frg_flow": frg_study(width=config["width"], d_in=config["d_in"],
+                                  sigma_ws=config["sigma_ws"], max_order=config["max_order"])}
+
+
+def plot(result: dict, stem) -> list:
+    return plot_frg(result, stem)
+
+
+def summary(config: dict, results: dict) -> list[tuple]:
+    data = results["frg_flow"]
+    if "nu" not in data:
+        return []
+    top = str(max(int(k) for k in data["nu"]))
+    lit = data.get("literature", {})
+    fmt = lambda x, d: "n/a" if x is None else f"{x:.{d}f}"  # noqa: E731
+    return [
+        (f"LPA Wilson–Fisher ν, minimum expansion order {top}", fmt(data["nu"][top], 6),
+         fmt(lit.get("nu"), 6)),
+        (f"LPA Wilson–Fisher ω, minimum expansion order {top}", fmt(data["omega"][top], 6),
+         fmt(lit.get("omega"), 6)),
+        ("LPA ν, ω on a 64-point Chebyshev grid",
+         f"{data['grid']['nu']:.10f}, {data['grid']['omega']:.10f}",
+         f"{fmt(lit.get('nu'), 10)}, {fmt(lit.get('omega'), 10)}"),
+    ]

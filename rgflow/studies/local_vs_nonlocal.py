@@ -32,13 +32,25 @@ import warnings
 import jax
 import numpy as np
 
-from ._ensemble import measure
-from ._exact import exact_connected, exact_moment
-from ._fit import fit, whiten
-from ._fit_data import DEFAULT_CUTOFF, exact_data, mc_data, tree_model
-from ._free_theory import HMS_WIDTHS
-from ._nets import hms_inputs, make_net
+from .._ensemble import measure
+from .._exact import exact_connected, exact_moment
+from .._fit import fit, whiten
+from .._fit_data import DEFAULT_CUTOFF, exact_data, mc_data, tree_model
+from .._nets import hms_inputs, make_net
+from ._config import (  # noqa: F401
+    NETS,
+    SEED,
+    boolean,
+    choice,
+    choice_list,
+    float_list,
+    int_list,
+    integer,
+    optional,
+    real,
+)
 from ._plotting import NET_LABELS, figure, save_figure
+from .free_theory import HMS_WIDTHS
 
 __all__ = [
     "TEST_SCALE",
@@ -58,7 +70,7 @@ DEFAULT_WIDTHS = {"erf": 5, "relu": 20, "gauss": 100}
 
 def operator_action(net, operators: str):
     """The `Action` of one operator set of `OPERATOR_SETS` on `net` (couplings zero)."""
-    from ._actions import Action, BilocalQuartic, LocalCoupling, PolynomialQuartic
+    from .._actions import Action, BilocalQuartic, LocalCoupling, PolynomialQuartic
 
     terms = {
         "lambda0": (LocalCoupling(4, 0.0),),
@@ -210,7 +222,7 @@ def translation_breaking(
         g0 = np.asarray(exact_moment(nn, xs, 4, full=False))
         ga = np.asarray(exact_moment(nn, xa, 4, full=False))
         change.append(float(np.linalg.norm(ga - g0) / np.linalg.norm(g0)))
-    from ._fit import power_law
+    from .._fit import power_law
 
     out["widths"] = [int(w) for w in widths]
     out["g4_change_vs_width"] = change
@@ -255,3 +267,45 @@ def plot_operator_choice(results: dict, path_stem) -> list:
         ax.set_title("translation-invariance breaking")
         ax.legend()
     return save_figure(fig, path_stem)
+
+
+# ----------------------------------------------------------------------- study interface ---
+
+TITLE = "Operator choice: constants vs functions (HMS §3.4)"
+SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice("exact", "mc"),
+          "n_nets": integer(100), "seed": SEED, "width": optional(integer(1)),
+          "breaking": boolean()}
+HELP = {"breaking": "also measure the finite-N breaking of Gauss-net translation invariance"}
+DEFAULTS = {
+    "quick": {"nets": list(NETS), "d_in": 1, "source": "exact", "n_nets": 100_000, "seed": 0,
+              "width": None, "breaking": True},
+    "full": {"nets": list(NETS), "d_in": 1, "source": "mc", "n_nets": 1_000_000, "seed": 0,
+             "width": None, "breaking": True},
+}
+
+
+def run(config: dict, *, progress: bool = False) -> dict:
+    res = {"d_in": config["d_in"], "source": config["source"], "nets": {}, "breaking": {}}
+    for name in config["nets"]:
+        res["nets"][name] = compare_operators(name, d_in=config["d_in"], width=config["width"],
+                                              source=config["source"], n_nets=config["n_nets"],
+                                              seed=config["seed"])
+        if config["breaking"]:
+            res["breaking"][name] = translation_breaking(name, d_in=config["d_in"],
+                                                         width=config["width"])
+    return {f"local_vs_nonlocal_d{config['d_in']}": res}
+
+
+def plot(result: dict, stem) -> list:
+    return plot_operator_choice(result, stem)
+
+
+def summary(config: dict, results: dict) -> list[tuple]:
+    rows = []
+    for d in results.values():
+        for name, r in d["nets"].items():
+            cells = "; ".join(f"{t['operators']}: χ²/dof {t['chi2_dof']:.3g}, held-out err "
+                              f"{t['test_error']:.2g}" for t in r["table"])
+            rows.append((f"operator choice, {name} N={r['width']}", cells,
+                         "constant λ suffices for Gauss-net; Erf/ReLU need functions"))
+    return rows

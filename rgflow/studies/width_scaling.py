@@ -20,7 +20,7 @@ intervals (`rgflow._fit.power_law`, unresolved widths dropped).
 (data − fit) at O(1/N), Σ_15 K (G4_c − G4_c^fit), and at O(1/N²), G6_c − G6_c^fit. The share of
 each is its rms over the sorted 6-tuples divided by the sum of the five rms values. The O(1/N)
 quartic sector (λ + its misfit) takes the whole signal as N → ∞; how much of it the constant λ
-captures is the operator-choice question (`rgflow._operator_choice`).
+captures is the operator-choice question (`rgflow.studies.local_vs_nonlocal`).
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ import warnings
 import jax
 import numpy as np
 
-from ._ensemble import measure
-from ._fit import fit, power_law, wls
-from ._fit_data import DEFAULT_CUTOFF, exact_data, mc_data, tree_model
-from ._free_theory import HMS_WIDTHS
-from ._nets import hms_inputs, make_net
+from .._ensemble import measure
+from .._fit import fit, power_law
+from .._fit_data import DEFAULT_CUTOFF, exact_data, mc_data, tree_model
+from .._nets import hms_inputs, make_net
+from .._tuples import sorted_tuples, splits, to_full
+from ._config import NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
 from ._plotting import NET_LABELS, figure, save_figure
-from ._tuples import sorted_tuples, splits, to_full
+from .free_theory import HMS_WIDTHS
 
 __all__ = ["width_scaling", "plot_width_scaling", "disconnected_six"]
 
@@ -93,7 +94,7 @@ def width_scaling(
     width `lambda`, `lambda_err`, `kappa`, `kappa_err`, `lambda4`, `lambda4_wls`, `chi2_dof`,
     `chi2_dof_4`, `converged`, `shares` (dict of `SHARE_KEYS` → list over widths).
     """
-    from ._actions import Action, LocalCoupling
+    from .._actions import Action, LocalCoupling
 
     if source not in ("exact", "mc"):
         raise ValueError(f"`source` must be 'exact' or 'mc', got {source!r}.")
@@ -133,7 +134,7 @@ def width_scaling(
         y4 = data.values[b4]
         reps4 = None if data.replicates is None else data.replicates[:, b4]
         r4 = fit(m4, y4, _sub_cov(data.covariance, b4), method="lbfgs", replicates=reps4)
-        r4w = wls(m4, y4, _sub_cov(data.covariance, b4))
+        r4w = fit(m4, y4, _sub_cov(data.covariance, b4), method="wls")
         r = fit(m46, data.values, data.covariance, method=method, replicates=data.replicates)
         use_boot = data.replicates is not None
         se = np.asarray(r.bootstrap_stderr if use_boot else r.stderr)
@@ -218,3 +219,40 @@ def plot_width_scaling(results: dict, path_stem) -> list:
     ax.set_title("over-parameterisation implies simplicity")
     ax.legend(loc="center right", fontsize=6.5)
     return save_figure(fig, path_stem)
+
+
+# ----------------------------------------------------------------------- study interface ---
+
+TITLE = "Fitted couplings against width: the 1/N story"
+SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice("exact", "mc"),
+          "n_nets": integer(100), "seed": SEED, "widths": int_list(1)}
+DEFAULTS = {
+    "quick": {"nets": list(NETS), "d_in": 1, "source": "exact", "n_nets": 50_000, "seed": 0,
+              "widths": list(HMS_WIDTHS)},
+    "full": {"nets": list(NETS), "d_in": 1, "source": "mc", "n_nets": 1_000_000, "seed": 0,
+             "widths": list(HMS_WIDTHS)},
+}
+
+
+def run(config: dict, *, progress: bool = False) -> dict:
+    out = {}
+    for name in config["nets"]:
+        out[f"width_scaling_{name}_d{config['d_in']}"] = width_scaling(
+            name, d_in=config["d_in"], widths=config["widths"], source=config["source"],
+            n_nets=config["n_nets"], seed=config["seed"],
+            progress=progress and config["source"] == "mc")
+    return out
+
+
+def plot(result: dict, stem) -> list:
+    return plot_width_scaling(result, stem)
+
+
+def summary(config: dict, results: dict) -> list[tuple]:
+    rows = []
+    fmt = lambda x, d: "n/a" if x is None else f"{x:.{d}f}"  # noqa: E731
+    for d in results.values():
+        for k, e in (("lambda", "−1"), ("kappa", "−2")):
+            rows.append((f"{k}(N) exponent ({d['source']}), {d['net']}",
+                         f"{fmt(d[f'{k}_exponent'], 6)} ± {fmt(d[f'{k}_exponent_err'], 2)}", e))
+    return rows

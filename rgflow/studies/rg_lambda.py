@@ -8,7 +8,7 @@ and HMS report the element mean λ(Λ) = mean_T λ_T(Λ). A tuple whose I4(Λ; T
 inside the cutoff range (possible for Erf-net, whose K_W(x, y) has the sign of x·y at large
 |y|) has a pole in λ_T: it cannot be flowed through and would dominate the mean, so it is left
 out of the element mean and listed in `excluded_tuples`. We also give the single least-squares λ
-(`rgflow._predict.match_quartic`, weights 1/stderr² for Monte Carlo input). log|λ| is fitted
+(`rgflow._predict._match_quartic`, weights 1/stderr² for Monte Carlo input). log|λ| is fitted
 against log Λ over the 21 HMS cutoffs (slope, R²) and over the asymptotic window Λ >= 10⁴, and
 compared with power counting: slope = −[λ] = −(d_in − 4[f]) with [f] read off the kernel
 (`rgflow._relevance.field_dimension`): −(d_in + 4) for ReLU with σ_b = 0, −d_in for bounded
@@ -26,10 +26,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._beta import MatchingProblem, matching_problem, refit
-from ._flow import TableInterpolant, flow
+from .._beta import MatchingProblem, matching_problem, refit
+from .._flow import TableInterpolant, flow
+from .._relevance import field_dimension
+from ._config import NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
 from ._plotting import NET_LABELS, figure, save_figure
-from ._relevance import field_dimension
 
 HMS_CUTOFFS = (7.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 70.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3,
                7e3, 1e4, 2e4, 4e4, 6e4, 8e4, 1e5)
@@ -45,7 +46,7 @@ def lambda_problem(net, xs, delta_g4, *, stderr=None, options=None) -> MatchingP
 
     **Returns:** a `MatchingProblem` with couplings `("lambda[T0]", ..., "lambda_ls")`.
     """
-    from ._actions import Action, LocalCoupling  # noqa: PLC0415
+    from .._actions import Action, LocalCoupling  # noqa: PLC0415
 
     dg4 = np.asarray(delta_g4, np.float64).reshape(-1)
     base = matching_problem(Action(net, [LocalCoupling(4)]), xs, {4: dg4}, options=options)
@@ -112,9 +113,9 @@ def rg_lambda(
     `flow_lambda`, `flow_lambda_ls`, `flow_max_rel_dev`, `flow_stats`, and for MC input the
     exact reference (`lambda_exact`, `slope_exact`) and `slope_z` (MC vs power counting).
     """
-    from ._ensemble import measure  # noqa: PLC0415
-    from ._exact import exact_connected  # noqa: PLC0415
-    from ._nets import hms_inputs, make_net  # noqa: PLC0415
+    from .._ensemble import measure  # noqa: PLC0415
+    from .._exact import exact_connected  # noqa: PLC0415
+    from .._nets import hms_inputs, make_net  # noqa: PLC0415
 
     if source not in ("exact", "mc"):
         raise ValueError(f"`source` must be 'exact' or 'mc', got {source!r}.")
@@ -205,7 +206,7 @@ def rg_lambda(
     if source == "mc":
         # λ_T = ΔG4_T / L_T is linear in ΔG4; errors of the element mean and of the slopes by
         # the delete-one-block jackknife of the Monte Carlo ensemble (tuples are correlated)
-        from ._ensemble import connected_from_moments  # noqa: PLC0415
+        from .._ensemble import connected_from_moments  # noqa: PLC0415
 
         lin, _ = prob.tables(cut)
         inv = jnp.asarray(1.0 / np.asarray(lin)[:, np.arange(n), np.arange(n)])  # (C, n)
@@ -278,3 +279,45 @@ def plot_rg_lambda(res: dict, path_stem, formats=("png",)) -> list:
     axr.set_title(f"max |flow − refit|/|refit| = {res['flow_max_rel_dev']:.1e}", fontsize=8)
     axr.legend(fontsize=6.5)
     return save_figure(fig, path_stem, formats=formats)
+
+
+# ----------------------------------------------------------------------- study interface ---
+
+TITLE = "λ(Λ): refits, power counting and the diffrax flow (HMS fig. 3)"
+SCHEMA = {"nets": choice_list(*NETS), "d_ins": choice_list(1, 2, 3),
+          "source": choice("exact", "mc"), "n_nets": integer(100), "seed": SEED,
+          "width": optional(integer(1))}
+DEFAULTS = {
+    "quick": {"nets": list(NETS), "d_ins": [1, 2, 3], "source": "exact", "n_nets": 200_000,
+              "seed": 0, "width": None},
+    "full": {"nets": list(NETS), "d_ins": [1, 2, 3], "source": "mc", "n_nets": 1_000_000,
+             "seed": 0, "width": None},
+}
+
+
+def run(config: dict, *, progress: bool = False) -> dict:
+    out = {}
+    for name in config["nets"]:
+        for d in config["d_ins"]:
+            out[f"rg_lambda_{name}_d{d}"] = rg_lambda(
+                name, d, width=config["width"], source=config["source"],
+                n_nets=config["n_nets"], seed=config["seed"])
+    return out
+
+
+def plot(result: dict, stem) -> list:
+    return plot_rg_lambda(result, stem, formats=("png", "pdf"))
+
+
+def summary(config: dict, results: dict) -> list[tuple]:
+    rows = []
+    fmt = lambda x, d=3: "n/a" if x is None else f"{x:.{d}f}"  # noqa: E731
+    for r in results.values():
+        rows.append((f"λ(Λ) log–log slope ({r['source']}), {r['net']} d_in={r['d_in']}: element "
+                     "mean over all 21 cutoffs / over Λ ≥ 10⁴ / least-squares λ over Λ ≥ 10⁴; "
+                     "max relative gap flow vs refits",
+                     f"{fmt(r['slope'], 4)} (R² {fmt(r['r2'], 4)}) / "
+                     f"{fmt(r['slope_window'], 4)} / {fmt(r['slope_ls_window'], 4)}; "
+                     f"{r['flow_max_rel_dev']:.1e}",
+                     f"{fmt(r['predicted_slope'], 0)} (power counting, asymptotic)"))
+    return rows

@@ -22,13 +22,14 @@ import warnings
 import jax
 import numpy as np
 
-from ._ensemble import measure
-from ._exact import exact_connected
-from ._fit import power_law
-from ._fit_data import jackknife_replicates
-from ._free_theory import HMS_WIDTHS
-from ._nets import hms_inputs, make_net
+from .._ensemble import measure
+from .._exact import exact_connected
+from .._fit import power_law
+from .._fit_data import jackknife_replicates
+from .._nets import hms_inputs, make_net
+from ._config import NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
 from ._plotting import NET_LABELS, figure, save_figure
+from .free_theory import HMS_WIDTHS
 
 __all__ = ["connected_six_scaling", "plot_connected_six"]
 
@@ -150,3 +151,35 @@ def plot_connected_six(results: dict, path_stem) -> list:
                  f"{results['source']} (dashed: exact)")
     ax.legend()
     return save_figure(fig, path_stem)
+
+
+# ----------------------------------------------------------------------- study interface ---
+
+TITLE = "Connected 6-pt function against width (HMS fig. 2)"
+SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice("exact", "mc"),
+          "n_nets": integer(100), "seed": SEED, "widths": int_list(1)}
+DEFAULTS = {
+    "quick": {"nets": list(NETS), "d_in": 1, "source": "exact", "n_nets": 50_000, "seed": 0,
+              "widths": list(HMS_WIDTHS)},
+    "full": {"nets": list(NETS), "d_in": 1, "source": "mc", "n_nets": 1_000_000, "seed": 0,
+             "widths": list(HMS_WIDTHS)},
+}
+
+
+def run(config: dict, *, progress: bool = False) -> dict:
+    out = {}
+    for name in config["nets"]:
+        out[f"connected_six_pt_{name}_d{config['d_in']}"] = connected_six_scaling(
+            name, d_in=config["d_in"], widths=config["widths"], source=config["source"],
+            n_nets=config["n_nets"], seed=config["seed"], progress=progress)
+    return out
+
+
+def plot(result: dict, stem) -> list:
+    return plot_connected_six(result, stem)
+
+
+def summary(config: dict, results: dict) -> list[tuple]:
+    fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
+    return [(f"connected 6-pt slope in log N ({d['source']}), {d['net']}",
+             f"{fmt(d['slope'])} ± {fmt(d['slope_err'])}", "−2") for d in results.values()]

@@ -21,11 +21,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._beta import beta_from_tables, matching_problem, refit
-from ._flow import TableInterpolant, flow
+from .._beta import beta_from_tables, matching_problem, refit
+from .._flow import TableInterpolant, flow
+from .._relevance import coupling_dimensions, field_dimension, relevance
+from ._config import NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
 from ._plotting import NET_LABELS, figure, save_figure
-from ._relevance import coupling_dimensions, field_dimension, relevance
-from ._rg_lambda import DEFAULT_WIDTHS, HMS_CUTOFFS, WINDOW_MIN
+from .rg_lambda import DEFAULT_WIDTHS, HMS_CUTOFFS, WINDOW_MIN
 
 DEFAULT_D_IN = {"erf": 1, "relu": 2, "gauss": 1}
 LABELS = (r"$\lambda$", r"$\lambda_2$", r"$\kappa$", r"$\lambda_{NL}$")
@@ -64,7 +65,7 @@ def relevance_study(
     **Arguments:**
 
     - `net_name`: "erf", "relu" or "gauss"; `d_in` (default per net, module docstring).
-    - `width`: N (default as `rgflow._rg_lambda.DEFAULT_WIDTHS`).
+    - `width`: N (default as `rgflow.studies.rg_lambda.DEFAULT_WIDTHS`).
     - `source`: "exact" or "mc" (`n_nets`, `seed`).
     - `cutoffs`: the cutoffs; `window_min`: the asymptotic window for the exponents.
     - `stiffness_limit`: if the exact-refit flow has |eigenvalues| of ∂β/∂g above this (nearly
@@ -72,10 +73,10 @@ def relevance_study(
 
     **Returns:** a JSON-ready dict (see `scripts/relevance.py`).
     """
-    from ._actions import Action, BilocalQuartic, LocalCoupling, PolynomialQuartic  # noqa: PLC0415
-    from ._ensemble import measure  # noqa: PLC0415
-    from ._exact import exact_connected  # noqa: PLC0415
-    from ._nets import hms_inputs, make_net  # noqa: PLC0415
+    from .._actions import Action, BilocalQuartic, LocalCoupling, PolynomialQuartic  # noqa: PLC0415
+    from .._ensemble import measure  # noqa: PLC0415
+    from .._exact import exact_connected  # noqa: PLC0415
+    from .._nets import hms_inputs, make_net  # noqa: PLC0415
 
     d_in = DEFAULT_D_IN.get(net_name, 1) if d_in is None else int(d_in)
     width = DEFAULT_WIDTHS.get(net_name, 10) if width is None else int(width)
@@ -137,7 +138,7 @@ def relevance_study(
         "residual_4pt": None, "residual_6pt": None,
     })
     lin, quad = prob.tables(cut)
-    from ._beta import _predict  # noqa: PLC0415
+    from .._beta import _predict  # noqa: PLC0415
 
     pred = np.stack([np.asarray(_predict(jnp.asarray(g_ref[k]), lin[k], None if quad is None else quad[k]))
                      for k in range(len(cut))])
@@ -191,3 +192,40 @@ def plot_relevance(res: dict, path_stem, formats=("png",)) -> list:
     ax.set_title(title, fontsize=8)
     axr.set_title(f"relative to the constant quartic ({res['flow_kind']} flow: lines)", fontsize=8)
     return save_figure(fig, path_stem, formats=formats)
+
+
+# ----------------------------------------------------------------------- study interface ---
+
+TITLE = "Relevance of λ, λ2, κ, λ_NL (beyond the paper)"
+SCHEMA = {"nets": choice_list(*NETS), "source": choice("exact", "mc"), "n_nets": integer(100),
+          "seed": SEED}
+DEFAULTS = {
+    "quick": {"nets": list(NETS), "source": "exact", "n_nets": 200_000, "seed": 0},
+    "full": {"nets": list(NETS), "source": "mc", "n_nets": 1_000_000, "seed": 0},
+}
+
+
+def run(config: dict, *, progress: bool = False) -> dict:
+    out = {}
+    for name in config["nets"]:
+        res = relevance_study(name, source=config["source"], n_nets=config["n_nets"],
+                              seed=config["seed"])
+        out[f"relevance_{name}_d{res['d_in']}"] = res
+    return out
+
+
+def plot(result: dict, stem) -> list:
+    return plot_relevance(result, stem, formats=("png", "pdf"))
+
+
+def summary(config: dict, results: dict) -> list[tuple]:
+    rows = []
+    for r in results.values():
+        if r.get("error"):
+            rows.append((f"scaling exponents θ, {r['net']}", f"failed: {r['error']}", ""))
+            continue
+        ex = ", ".join(f"{k} {v:+.3f} ({c})" for (k, v), c in
+                       zip(r["scaling_exponents"].items(), r["classification"]))
+        rows.append((f"scaling exponents θ (g ∝ Λ^θ), {r['net']} d_in={r['d_in']}", ex,
+                     "higher operators less relevant than λ"))
+    return rows

@@ -16,30 +16,13 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from ._ensemble import measure
-from ._exact import exact_moment, gp_correlator
-from ._nets import hms_inputs, make_net
+from .._ensemble import measure
+from .._exact import exact_moment, gp_correlator
+from .._nets import hms_inputs, make_net
+from ._config import NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
 from ._plotting import NET_LABELS, figure, save_figure
 
 HMS_WIDTHS = (2, 3, 4, 5, 10, 20, 50, 100, 500, 1000)
-
-
-def add_sweep_arguments(parser) -> None:
-    """The width-sweep options of the figure scripts (`--net --width --widths --d-in --source
-    --n-nets`); read the widths back with `sweep_widths`."""
-    parser.add_argument("--net", choices=("erf", "relu", "gauss"), default="erf")
-    parser.add_argument("--width", type=int, default=None,
-                        help="a single extra width to include in the sweep (optional)")
-    parser.add_argument("--widths", default=",".join(map(str, HMS_WIDTHS)))
-    parser.add_argument("--d-in", type=int, default=1)
-    parser.add_argument("--source", choices=("exact", "mc"), default="exact")
-    parser.add_argument("--n-nets", type=int, default=50_000,
-                        help="networks per width (source=mc)")
-
-
-def sweep_widths(args) -> list[int]:
-    """The sorted widths of `--widths` plus the optional `--width`."""
-    return sorted({int(w) for w in args.widths.split(",")} | ({args.width} if args.width else set()))
 
 
 def loglog_slope(widths, values, mask=None):
@@ -139,3 +122,44 @@ def plot_free_theory(results: dict, path_stem) -> list:
     axes[0][0].set_ylabel(r"$m_n = |G_n - G_n^{GP}|/G_n^{GP}$")
     axes[0][0].legend(title="dotted: background\ndashed: exact", title_fontsize=6.5, loc="upper right")
     return save_figure(fig, path_stem)
+
+
+# ----------------------------------------------------------------------- study interface ---
+
+TITLE = "Free-theory check (HMS fig. 1)"
+SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "widths": int_list(1),
+          "n_nets": integer(100), "seed": SEED}
+DEFAULTS = {
+    "quick": {"nets": list(NETS), "d_in": 1, "widths": list(HMS_WIDTHS), "n_nets": 50_000,
+              "seed": 0},
+    "full": {"nets": list(NETS), "d_in": 1, "widths": list(HMS_WIDTHS), "n_nets": 1_000_000,
+             "seed": 0},
+}
+
+
+def run(config: dict, *, progress: bool = False) -> dict:
+    """`{"free_theory_d<d_in>": free_theory(...)}` for the validated `config`."""
+    res = free_theory(config["nets"], d_in=config["d_in"], widths=config["widths"],
+                      n_nets=config["n_nets"], seed=config["seed"], progress=progress)
+    return {f"free_theory_d{config['d_in']}": res}
+
+
+def plot(result: dict, stem) -> list:
+    return plot_free_theory(result, stem)
+
+
+def summary(config: dict, results: dict) -> list[tuple]:
+    rows = []
+    for data in results.values():
+        for name, d in data["nets"].items():
+            for n, expect in (("4", "−1"), ("6", "−1 (→ −2 connected)")):
+                mc, ex = d["slopes"][n], d["exact_slopes"][n]
+                rows.append((f"free theory: log m_{n} vs log N slope, {name}",
+                             _fmt(mc) + f" (MC), {_fmt(ex)} (exact)", expect))
+            rows.append((f"free theory: m_2 at background, {name}",
+                         str(d["m2_consistent_with_background"]), "True"))
+    return rows
+
+
+def _fmt(x, digits=3):
+    return "n/a" if x is None else f"{x:.{digits}f}"

@@ -18,7 +18,7 @@ def _versions() -> dict:
     import jax
     import numpy
 
-    from . import __version__
+    from .._version import __version__
 
     return {"rgflow": __version__, "jax": jax.__version__, "equinox": equinox.__version__,
             "numpy": numpy.__version__, "python": platform.python_version()}
@@ -27,7 +27,7 @@ def _versions() -> dict:
 def _parse_inputs(inputs: str, net: str, d_in: int):
     import numpy as np
 
-    from ._nets import hms_inputs
+    from .._nets import hms_inputs
 
     if inputs == "hms":
         return hms_inputs(net if net in ("erf", "relu", "gauss") else "erf", d_in)
@@ -49,7 +49,7 @@ def _parse_orders(orders: str) -> tuple[int, ...]:
 
 
 def _build(net: str, width: int, d_in: int, sigma_w: float, sigma_b: float | None):
-    from ._nets import make_net
+    from .._nets import make_net
 
     kw = dict(width=width, d_in=d_in, sigma_w=sigma_w)
     if sigma_b is not None:
@@ -102,8 +102,8 @@ def measure(
     import jax
     import numpy as np
 
-    from ._ensemble import measure as run_measure
-    from ._io import save_json, save_npz
+    from .._ensemble import measure as run_measure
+    from .._io import save_json, save_npz
 
     model = _build(net, width, d_in, sigma_w, sigma_b)
     xs = _parse_inputs(inputs, net, d_in)
@@ -140,8 +140,8 @@ def exact(
     """Exact finite-width moments, connected correlators and GP (Wick) correlators."""
     import numpy as np
 
-    from ._exact import exact_connected, exact_moment, gp_correlator
-    from ._io import save_json, save_npz
+    from .._exact import exact_connected, exact_moment, gp_correlator
+    from .._io import save_json, save_npz
 
     model = _build(net, width, d_in, sigma_w, sigma_b)
     xs = _parse_inputs(inputs, net, d_in)
@@ -168,8 +168,8 @@ def reproduce(
     force: bool = typer.Option(False, help="ignore cached stage results"),
 ):
     """Reproduce every figure from one configuration (cached, resumable)."""
-    from ._reproduce import load_config
-    from ._reproduce import reproduce as run_reproduce
+    from .reproduce import load_config
+    from .reproduce import reproduce as run_reproduce
 
     if quick and full:
         raise typer.BadParameter("choose one of --quick and --full")

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ._io import save_bytes  # noqa: E402
+from .._io import save_bytes  # noqa: E402
 
 STYLE = {
     "figure.dpi": 110,

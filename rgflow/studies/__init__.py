@@ -1,0 +1,62 @@
+"""The paper's figure studies, one module each (docs/layers.md).
+
+Every study module exposes
+
+- `TITLE`: one line;
+- `SCHEMA`: `{key: validator}` of its configuration (`rgflow.studies._config`);
+- `DEFAULTS`: `{"quick": {...}, "full": {...}}`, a value for every key;
+- `run(config, *, progress=False) -> {file stem: JSON-able result}`;
+- `plot(result, stem) -> [paths]`: the figure of one result (PNG and PDF);
+- `summary(config, results) -> [(quantity, rgflow value, expectation)]`: rows of summary.md.
+
+`STUDIES` is the registry that `rgflow reproduce` and the scripts in `scripts/` read; studies
+run in its order. Studies import the core library; the core never imports a study.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+_MODULES = (
+    "free_theory",
+    "six_pt_prediction",
+    "rg_lambda",
+    "relevance",
+    "connected_six_pt",
+    "width_scaling",
+    "local_vs_nonlocal",
+    "frg_flow",
+)
+
+
+class _Registry(dict):
+    """name → study module, imported on first access (matplotlib loads only when needed)."""
+
+    def __getitem__(self, name: str) -> ModuleType:
+        if not dict.__contains__(self, name):
+            if name not in _MODULES:
+                raise KeyError(name)
+            dict.__setitem__(self, name, importlib.import_module(f"{__name__}.{name}"))
+        return dict.__getitem__(self, name)
+
+    def __iter__(self):
+        return iter(_MODULES)
+
+    def __contains__(self, name) -> bool:
+        return name in _MODULES
+
+    def __len__(self) -> int:
+        return len(_MODULES)
+
+    def keys(self):
+        return list(_MODULES)
+
+    def items(self):
+        return [(n, self[n]) for n in _MODULES]
+
+    def values(self):
+        return [self[n] for n in _MODULES]
+
+
+STUDIES = _Registry()
