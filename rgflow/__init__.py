@@ -83,4 +83,14 @@ from ._variance import ConditionalEstimate as ConditionalEstimate
 from ._variance import NeuronEstimate as NeuronEstimate
 from ._variance import measure_conditional as measure_conditional
 from ._variance import measure_neurons as measure_neurons
+from ._cosnet import CosNet as CosNet
+from ._modes import KernelModes as KernelModes
+from ._modes import kernel_modes as kernel_modes
+from ._wilsonian import WilsonianAction as WilsonianAction
+from ._wilsonian import WilsonianFlowSolution as WilsonianFlowSolution
+from ._wilsonian import WilsonianRelevance as WilsonianRelevance
+from ._wilsonian import integrate_out as integrate_out
+from ._wilsonian import standardised_couplings as standardised_couplings
+from ._wilsonian import wilsonian_flow as wilsonian_flow
+from ._wilsonian import wilsonian_relevance as wilsonian_relevance
 from ._version import __version__ as __version__

@@ -142,8 +142,8 @@ class WilsonianAction(eqx.Module):
 
 
 def integrate_out(net, xs, keep, *, order: int = 2, weights=None, allow_split: bool = False,
-                  modes: KernelModes | None = None, max_condition: float | None = None
-                  ) -> WilsonianAction:
+                  modes: KernelModes | None = None, max_condition: float | None = None,
+                  cumulants: dict | None = None) -> WilsonianAction:
     """The exact Wilsonian effective action of the `keep` largest kernel modes (physics.md §10).
 
     The kept amplitudes a_< = (Vᵀ W f)_{k <= keep} have the exactly projected cumulants
@@ -163,6 +163,8 @@ def integrate_out(net, xs, keep, *, order: int = 2, weights=None, allow_split: b
     - `max_condition`: largest accepted λ_1/λ_keep (passed to the Edgeworth construction,
       default `rgflow._edgeworth.DEFAULT_MAX_CONDITION`): beyond it the amputated cumulants of
       the smallest kept modes have no significant digits.
+    - `cumulants`: optional dict {4: κ4, 6: κ6} of full `(P,)*n` cumulant arrays of f on `xs`
+      (e.g. Monte Carlo estimates, or exact ones reused across widths); default: exact (§4).
 
     **Returns:** a `WilsonianAction` (mode basis).
     """
@@ -175,7 +177,16 @@ def integrate_out(net, xs, keep, *, order: int = 2, weights=None, allow_split: b
     keep = modes.check_keep(keep, allow_split=allow_split)
     if order not in (1, 2) or isinstance(order, bool):
         raise ValueError(f"`order` must be 1 or 2, got {order!r}.")
-    cum = _exact_cumulants(net, xs, (4, 6) if order == 2 else (4,))
+    needed = (4, 6) if order == 2 else (4,)
+    if cumulants is None:
+        cum = _exact_cumulants(net, xs, needed)
+    else:
+        p = modes.n_modes
+        cum = {}
+        for n in needed:
+            if n not in cumulants or np.shape(cumulants[n]) != (p,) * n:
+                raise ValueError(f"`cumulants` must map {n} to a full {(p,) * n} array.")
+            cum[n] = jnp.asarray(cumulants[n], jnp.float64)
     proj = modes.to_modes_matrix[:keep]
     from ._modes import _contract_legs
 
@@ -464,7 +475,7 @@ def wilsonian_flow(
         step_ts = jnp.asarray(step_ts if step_ts.size else np.array([0.5 * (t0 + ts[-1])]))
         ys, _, res, st = _solve_segment(
             state, scales, jnp.asarray(t0), jnp.asarray(ts[-1]), jnp.asarray(ts), _smooth_d,
-            (lam, float(width)), solver, float(rtol), float(atol), 0.25 * width, step_ts,
+            (lam, float(width)), solver, float(rtol), float(atol), None, step_ts,
             int(max_steps), bool(save_sextic))
         results.append(res)
         for k in stats:
@@ -495,3 +506,143 @@ def wilsonian_flow(
         quadratic=saved[1], quartic=saved[2], sextic=saved[3] if save_sextic else None,
         constant=saved[0], result=result, stats=stats, regulator=regulator, width=float(width),
     )
+
+
+# ------------------------------------------------------------------------------ relevance --
+
+
+def standardised_couplings(solution: WilsonianFlowSolution) -> dict:
+    """Standardised couplings ĝ_n = μ^{n/2} g_n of the kept modes at every saved μ (module
+    docstring: amplitudes rescaled to unit propagator at the cutoff, a = √μ â).
+
+    **Returns:** a dict with `mu` `(n,)`, `kept` `(n, P)` bool (P_k(μ) > 0), `quadratic`
+    `(n, P, P)`, `quartic` `(n,) + (P,)*4`, `sextic` (or None) with every entry that touches a
+    removed mode set to NaN, and `direction` (the convention string).
+    """
+    if not isinstance(solution, WilsonianFlowSolution):
+        raise TypeError("`solution` must be a WilsonianFlowSolution (rgflow.wilsonian_flow).")
+    mu = np.asarray(solution.mu)
+    kept = np.asarray(solution.propagator) > 0
+
+    def mask(t, n):
+        t = np.array(t, dtype=np.float64) * (mu ** (n / 2)).reshape((-1,) + (1,) * n)
+        for i in range(mu.size):
+            ok = kept[i]
+            m = ok
+            for _ in range(n - 1):
+                m = np.multiply.outer(m, ok)
+            t[i][~m] = np.nan
+        return t
+
+    return {"mu": mu, "kept": kept, "quadratic": mask(solution.quadratic, 2),
+            "quartic": mask(solution.quartic, 4),
+            "sextic": None if solution.sextic is None else mask(solution.sextic, 6),
+            "direction": solution.direction}
+
+
+class WilsonianRelevance(eqx.Module):
+    """Linearised flow of the standardised couplings at one cutoff (`wilsonian_relevance`).
+
+    **Fields:**
+
+    - `mu`: the cutoff; `kept`: the kept mode indices.
+    - `theta`: eigenvalues θ of ∂β̂/∂ĝ (real parts, descending); θ > 0: relevant (the coupling
+      grows towards the IR), θ < 0: irrelevant, |θ| < tol: marginal.
+    - `degree`: for each θ, the number of legs (2, 4, 6) of the operator that dominates its
+      eigenvector; `classes`: "relevant" / "marginal" / "irrelevant".
+    - `matrix`: ∂β̂/∂ĝ on the independent (index-sorted) entries of the kept-mode tensors.
+    - `point`: "gaussian" (ĝ = 0) or "theory" (the flowing couplings at μ).
+    - `direction`: the direction convention.
+    """
+
+    mu: float = eqx.field(static=True)
+    kept: tuple = eqx.field(static=True)
+    theta: np.ndarray
+    degree: np.ndarray
+    classes: tuple = eqx.field(static=True)
+    matrix: np.ndarray
+    point: str = eqx.field(static=True)
+    direction: str = eqx.field(static=True, default=DIRECTION)
+
+
+def wilsonian_relevance(solution: WilsonianFlowSolution, index: int = -1, *,
+                        point: str = "gaussian", tol: float = 1e-6,
+                        max_modes: int = 6) -> WilsonianRelevance:
+    """Relevance of the kept-mode operators from the linearised flow of the standardised couplings
+    (physics.md §10; module docstring).
+
+    dĝ_n/dt = (n/2) ĝ_n + μ^{n/2} β_n(ĝ μ^{−n/2}), t = ln μ (towards the IR), restricted to the
+    modes kept at the `index`-th saved μ (β of kept-mode couplings involves only kept modes: a
+    removed mode has dP̄/dt = 0). Differentiated by autodiff at the Gaussian point (`point=
+    "gaussian"`, where the eigenvalues are exactly 1, 2, 3 for the quadratic, quartic, sextic
+    operators: the tadpoles X → L → Q make the matrix block-triangular) or at the flowing
+    couplings themselves (`point="theory"`, shifted by O(1/N)).
+
+    **Arguments:** `solution` (needs the sextic saved), `index` of the saved μ, `point`, `tol`
+    (marginal band), `max_modes` (largest number of kept modes: the matrix has
+    C(M+1,2) + C(M+3,4) + C(M+5,6) rows).
+
+    **Returns:** a `WilsonianRelevance`.
+    """
+    from ._tuples import from_full, to_full
+
+    if not isinstance(solution, WilsonianFlowSolution):
+        raise TypeError("`solution` must be a WilsonianFlowSolution (rgflow.wilsonian_flow).")
+    if solution.sextic is None:
+        raise ValueError("`solution` must have the sextic saved (save_sextic=True).")
+    if point not in ("gaussian", "theory"):
+        raise ValueError(f"`point` must be 'gaussian' or 'theory', got {point!r}.")
+    n_save = int(solution.mu.shape[0])
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not (
+            -n_save <= index < n_save):
+        raise ValueError(f"`index` must be an integer in [{-n_save}, {n_save}), got {index!r}.")
+    mu = float(solution.mu[index])
+    kept = solution.kept(index)
+    m = kept.size
+    if m > max_modes:
+        raise ValueError(f"{m} kept modes exceed `max_modes` = {max_modes} (the sextic block "
+                         "alone has C(M+5, 6) entries); choose a larger μ or raise max_modes.")
+    lam = solution.eigenvalues[kept]
+    if solution.regulator == "smooth":
+        d = _smooth_d(jnp.log(jnp.asarray(mu)), (lam, solution.width))
+    else:
+        d = jnp.zeros(m)
+    sizes = [math.comb(m + n - 1, n) for n in (2, 4, 6)]
+
+    def unpack(v):
+        parts, start = [], 0
+        for n, size in zip((2, 4, 6), sizes):
+            parts.append(to_full(v[start:start + size], m, n))
+            start += size
+        return parts
+
+    def beta_hat(v):
+        qh, lh, xh = unpack(v)
+        g = (qh / mu, lh / mu**2, xh / mu**3)
+        _, dq, dl, dx = _beta((jnp.zeros(()),) + g, d)
+        out = (qh + mu * dq, 2 * lh + mu**2 * dl, 3 * xh + mu**3 * dx)
+        return jnp.concatenate([from_full(o, n) for o, n in zip(out, (2, 4, 6))])
+
+    ix = [np.ix_(*(kept,) * n) for n in (2, 4, 6)]
+    if point == "theory":
+        full = (solution.quadratic[index][ix[0]] * mu, solution.quartic[index][ix[1]] * mu**2,
+                solution.sextic[index][ix[2]] * mu**3)
+        v0 = jnp.concatenate([from_full(t, n) for t, n in zip(full, (2, 4, 6))])
+    else:
+        v0 = jnp.zeros(sum(sizes))
+    jac = np.asarray(jax.jacfwd(beta_hat)(v0))
+    # v (the index-sorted entries) are coordinates on the symmetric tensors: to_full copies v_j
+    # into its whole orbit, so this Jacobian is the matrix of the linearised map itself
+    evals, evecs = np.linalg.eig(jac)
+    order = np.argsort(-evals.real)
+    evals, evecs = evals[order], evecs[:, order]
+    bounds = np.cumsum([0] + sizes)
+    degree = np.array([(2, 4, 6)[int(np.argmax([np.linalg.norm(evecs[bounds[b]:bounds[b + 1], k])
+                                                for b in range(3)]))]
+                       for k in range(evecs.shape[1])])
+    theta = evals.real
+    classes = tuple("relevant" if t > tol else "irrelevant" if t < -tol else "marginal"
+                    for t in theta)
+    return WilsonianRelevance(mu=mu, kept=tuple(int(k) for k in kept), theta=theta,
+                              degree=degree, classes=classes, matrix=jac, point=point)
+
