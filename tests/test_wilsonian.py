@@ -83,7 +83,15 @@ def test_modes_weighted_inner_product_and_transforms():
                                np.einsum("abcd,na,nb,nc,nd->n", ta, a, a, a, a), rtol=1e-12)
     np.testing.assert_allclose(np.asarray(m.action_from_modes(ta)), t, atol=1e-12)
     np.testing.assert_allclose(np.asarray(m.field(a)), f, atol=1e-13)
-    # Monte Carlo: Cov(a) = diag(λ) in the GP
+
+
+@pytest.mark.slow
+def test_mode_amplitudes_are_uncorrelated_monte_carlo():
+    net = rgflow.ErfNet(width=10)
+    xs = XS["erf"]
+    m = kernel_modes(net, xs, weights=np.array([0.1, 0.4, 0.2, 0.3]))
+    lam = np.asarray(m.eigenvalues)
+    # Monte Carlo: Cov(a) = diag(λ) (exact at every N: G2 = K)
     samples = np.asarray(net.sample(xs, 8000, key=jax.random.key(3)))
     cov = np.cov(np.asarray(m.amplitudes(samples)).T)
     assert np.abs(cov - np.diag(lam)).max() < 5 * np.sqrt(2 / 8000) * lam[0]
@@ -250,11 +258,13 @@ def test_cosnet_characteristic_functions_by_quadrature():
 
 @functools.cache
 def _lattice_setup(momenta, width):
-    net = CosNet(width=width, lattice=8, weight_density="cauchy", scale=0.7, momenta=momenta)
+    # L = 4 (P = 4 modes: k = 0, the ±1 pair, k = 2), the shapes of the other flow tests
+    net = CosNet(width=width, lattice=4, weight_density="cauchy", scale=0.7, momenta=momenta)
     xs = net.lattice_points()
     modes = kernel_modes(net, xs)
+    assert modes.groups == ((0,), (1, 2), (3,))
     cum = {n: net.exact_connected(xs, n) for n in (4, 6)}
-    full = integrate_out(net, xs, 8, modes=modes, cumulants=cum)
+    full = integrate_out(net, xs, 4, modes=modes, cumulants=cum)
     return net, xs, modes, cum, full
 
 
@@ -270,7 +280,7 @@ def _lattice_flow(momenta, width, keep):
 
 def test_cosnet_lattice_stratified_no_running():
     for keep in (1, 3):
-        r = _lattice_flow("stratified", 5 * 200, keep)
+        r = _lattice_flow("stratified", 3 * 300, keep)
         assert r["sol"].succeeded
         scale = np.abs(r["start"]).max()
         assert np.abs(r["flow"] - r["start"]).max() < 1e-11 * scale
@@ -278,9 +288,9 @@ def test_cosnet_lattice_stratified_no_running():
     # sectors are exactly independent: cross-sector cumulants vanish
     k4 = np.asarray(r["modes"].correlator_to_modes(r["net"].exact_connected(r["xs"], 4)))
     assert abs(k4[0, 0, 1, 1]) < 1e-15 and abs(k4[1, 1, 3, 3]) < 1e-15
+    assert abs(k4[1, 1, 1, 1]) > 1e-5
 
 
-@pytest.mark.slow
 def test_cosnet_lattice_random_momenta_running_is_order_n2():
     ratios = []
     for n in (1000, 10000):
@@ -318,3 +328,36 @@ def test_cosnet_bad_input():
         CosNet(width=5, momenta="stratified")
     with pytest.raises(ValueError, match="sigma_b"):
         CosNet(width=5, sigma_b=1.0)
+
+
+# ---------------------------------------------------------------------------- relevance --
+
+
+def test_relevance_of_standardised_couplings():
+    from rgflow._wilsonian import standardised_couplings, wilsonian_relevance
+
+    shifts = []
+    for n in (1000, 10000):
+        r = _route("erf", 3, n)
+        lam = np.asarray(r["modes"].eigenvalues)
+        # μ = λ_3: mode 3 is half integrated (D_3 ≠ 0), mode 4 fully removed (λ_4 < μ e^{−w})
+        sol = wilsonian_flow(r["full"], r["modes"], [lam[3] * 1e-3, lam[2]], width=0.5)
+        assert list(sol.kept(1)) == [0, 1, 2]
+        gauss = wilsonian_relevance(sol, 1)
+        # block-triangular at the Gaussian point: θ = n/2 exactly, by degree
+        np.testing.assert_allclose(gauss.theta, gauss.degree / 2, atol=1e-9)
+        assert sorted(np.unique(gauss.degree)) == [2, 4, 6]
+        assert np.sum(gauss.degree == 4) == 15 and np.sum(gauss.degree == 6) == 28
+        assert set(gauss.classes) == {"relevant"} and "towards the IR" in gauss.direction
+        theory = wilsonian_relevance(sol, 1, point="theory")
+        shifts.append(np.abs(np.sort(theory.theta) - np.sort(gauss.theta)).max())
+        st = standardised_couplings(sol)
+        np.testing.assert_allclose(st["quartic"][1][0, 0, 0, 0],
+                                   lam[2] ** 2 * np.asarray(sol.quartic[1])[0, 0, 0, 0])
+        assert np.isnan(st["quartic"][1][3, 3, 3, 3])
+    # at the theory's couplings the eigenvalues move by O(1/N)
+    assert 0 < shifts[1] < shifts[0] / 5, shifts
+    with pytest.raises(ValueError, match="`point`"):
+        wilsonian_relevance(sol, 1, point="box")
+    with pytest.raises(ValueError, match="`index`"):
+        wilsonian_relevance(sol, 5)

@@ -49,7 +49,7 @@ HELP = {
     "n_mu": "number of saved cutoffs mu per flow",
 }
 DEFAULTS = {
-    "quick": {"nets": ["erf", "relu"], "d_ins": [1], "widths": [100, 1000, 10000], "keep": 2,
+    "quick": {"nets": ["erf", "relu"], "d_ins": [1], "widths": [1000, 10000, 100000], "keep": 2,
               "inputs": ["hms"], "grid_points": 12, "grid_extent": 3.0, "regulator": "smooth",
               "n_mu": 24},
     "full": {"nets": ["erf", "relu", "gauss"], "d_ins": [1, 2, 3],
@@ -105,7 +105,7 @@ def wilsonian_study(name: str, xs: np.ndarray, d_in: int, widths, keep: int, *,
         full = integrate_out(net, xs, p, modes=modes, cumulants=cum)
         exact = integrate_out(net, xs, keep, modes=modes, cumulants=cum)
         sol = wilsonian_flow(full, modes, mu, regulator=regulator, width=width_reg,
-                             save_sextic=p <= 8)
+                             save_sextic=p <= 8, max_steps=8192)
         entry = {"succeeded": sol.succeeded, "stats": {k: int(v) for k, v in sol.stats.items()},
                  "expansion_parameter": float(np.abs(whitened).max() / n)}
         kept = sol.kept(n_mu - 1)
@@ -133,6 +133,18 @@ def wilsonian_study(name: str, xs: np.ndarray, d_in: int, widths, keep: int, *,
                               "degree": r.degree.tolist(), "classes": list(r.classes)}
             entry["relevance"] = {"mu": float(mu[-1]), "kept": list(map(int, kept)),
                                   "direction": DIRECTION, **rel}
+            # inside the regulator window of mode M+1 (dP̄/dt ≠ 0 there): the theory point's
+            # eigenvalues move away from n/2 by O(1/N)
+            i_win = int(np.argmin(np.abs(np.log(mu) - np.log(lam[keep]))))
+            if sol.kept(i_win).size <= 4:
+                win = {}
+                for point in ("gaussian", "theory"):
+                    r = wilsonian_relevance(sol, i_win, point=point)
+                    win[point] = {"theta": r.theta.tolist(), "degree": r.degree.tolist(),
+                                  "classes": list(r.classes)}
+                entry["relevance_in_window"] = {"mu": float(mu[i_win]),
+                                                "kept": sol.kept(i_win).tolist(),
+                                                "direction": DIRECTION, **win}
         out["per_width"][str(n)] = entry
         gaps.append(gap)
         runs.append(run)
@@ -146,7 +158,24 @@ def wilsonian_study(name: str, xs: np.ndarray, d_in: int, widths, keep: int, *,
 
 def plot_wilsonian(res: dict, stem) -> list:
     """(a) standardised μ² L_kkkk against μ; (b) flow-vs-exact gap and running against N."""
-    fig, axes = figure(1, 2, width=3.5, height=2.9)
+    fig, axes = figure(1, 3, width=3.3, height=2.9)
+    ax = axes[0][1]
+    for j, n in enumerate(res["widths"]):
+        d = np.array([[np.nan if v is None else v for v in row]
+                      for row in res["per_width"][str(n)]["standardised_quartic_diag"]])
+        for k in range(res["keep"]):
+            lk = d[:, k] / np.asarray(res["mu"]) ** 2  # the dimensionful L_kkkk(μ)
+            rel = np.abs(lk / lk[0] - 1)
+            rel[rel < 1e-13] = np.nan  # not yet running (rounding)
+            ax.plot(res["mu"], rel, ["-", "--", ":", "-."][k % 4], color=f"C{j % 6}",
+                    label=f"$N={n}$, $k={k + 1}$")
+    ax.axvline(res["mu_cut"], color="k", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"cutoff $\mu$ (towards the IR $\rightarrow$)")
+    ax.set_ylabel(r"$|L_{kkkk}(\mu)/L_{kkkk}(0) - 1|$, kept $k$")
+    ax.set_title("running of the kept quartics", fontsize=8)
+    ax.legend(fontsize=5.5, loc="lower right")
     ax = axes[0][0]
     mu = np.asarray(res["mu"])
     n0 = res["widths"][0]
@@ -164,7 +193,7 @@ def plot_wilsonian(res: dict, stem) -> list:
     ax.set_title(f"{NET_LABELS.get(res['net'], res['net'])}, $N={n0}$, kept M={res['keep']}",
                  fontsize=8)
     ax.legend(fontsize=6, loc="lower right", ncol=2)
-    ax = axes[0][1]
+    ax = axes[0][2]
     ns = np.asarray(res["widths"], float)
     gaps = np.asarray(res["max_rel_gap"])
     runs = np.asarray(res["running_over_coupling"])
