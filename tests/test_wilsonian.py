@@ -333,6 +333,21 @@ def test_cosnet_bad_input():
 # ---------------------------------------------------------------------------- relevance --
 
 
+def test_relevance_at_the_gaussian_point_is_n_over_2():
+    from rgflow._wilsonian import wilsonian_relevance
+
+    lam = np.array([2.0, 0.7, 0.3, 0.05])
+    modes = kernel_modes(np.diag(lam), None, weights=np.ones(4))
+    sol = wilsonian_flow((np.diag(0.5 / lam), None, None), modes, [0.01, 0.3])
+    r = wilsonian_relevance(sol, 1)
+    assert r.kept == (0, 1, 2)
+    # tadpoles X → L → Q make the linearised map block-triangular: θ = n/2 by degree
+    np.testing.assert_allclose(np.sort(r.theta), [1.0] * 6 + [2.0] * 15 + [3.0] * 28, atol=1e-9)
+    assert np.abs(np.triu(r.matrix, 1)).max() > 0  # the mixing is there (D_3 ≠ 0 at μ = λ_3)
+    assert set(r.classes) == {"relevant"} and "towards the IR" in r.direction
+
+
+@pytest.mark.slow
 def test_relevance_of_standardised_couplings():
     from rgflow._wilsonian import standardised_couplings, wilsonian_relevance
 
