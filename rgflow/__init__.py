@@ -28,12 +28,12 @@ from ._diagrams import Diagram as Diagram
 from ._diagrams import VertexType as VertexType
 from ._diagrams import enumerate_diagrams as enumerate_diagrams
 from ._diagrams import tree_diagrams as tree_diagrams
-from ._ensemble import Measurement as Measurement
-from ._ensemble import measure as measure
-from ._ensemble import measure_widths as measure_widths
 from ._edgeworth import EdgeworthAction as EdgeworthAction
 from ._edgeworth import edgeworth_action as edgeworth_action
 from ._edgeworth import edgeworth_tensors as edgeworth_tensors
+from ._ensemble import Measurement as Measurement
+from ._ensemble import measure as measure
+from ._ensemble import measure_widths as measure_widths
 from ._exact import exact_connected as exact_connected
 from ._exact import exact_moment as exact_moment
 from ._exact import gp_correlator as gp_correlator
@@ -71,6 +71,10 @@ from ._nets import make_net as make_net
 from ._neuron import neuron_moments as neuron_moments
 from ._predict import connected_correlator as connected_correlator
 from ._predict import design_matrix as design_matrix
+from ._projection import QuarticProjection as QuarticProjection
+from ._projection import hms_quartic_bases as hms_quartic_bases
+from ._projection import project_hms_bases as project_hms_bases
+from ._projection import project_quartic as project_quartic
 from ._relevance import classify as classify
 from ._relevance import coupling_dimensions as coupling_dimensions
 from ._relevance import field_dimension as field_dimension

@@ -29,6 +29,7 @@ density. S is a generating function of the correlators to the order kept (physic
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -114,6 +115,7 @@ def _whitened_coefficients(k4w, k6w, order: int) -> dict:
     return total
 
 
+@functools.partial(jax.jit, static_argnums=3)
 def _tensors_impl(k2, k4, k6, order: int):
     """Traceable core: (quadratic, quartic, sextic, constant) from full cumulant arrays."""
     p = k2.shape[0]
@@ -185,6 +187,9 @@ def edgeworth_tensors(k2, k4, k6=None, *, order: int = 2,
     - `order`: 1 (keep O(1/N); sextic is zero) or 2 (keep O(1/N²)).
     - `max_condition`: largest accepted condition number of K (ValueError beyond it).
 
+    Pure and differentiable: under `jax.jit`/`vmap`/`grad` only the shapes are validated (the
+    condition check needs concrete values).
+
     **Returns:** `(quadratic, quartic, sextic)`, full symmetric float64 arrays.
     """
     quadratic, quartic, sextic, _ = _edgeworth_all(k2, k4, k6, order, max_condition)
@@ -193,6 +198,14 @@ def edgeworth_tensors(k2, k4, k6=None, *, order: int = 2,
 
 def _edgeworth_all(k2, k4, k6, order, max_condition):
     order = _check_order_arg(order)
+    if any(isinstance(t, jax.core.Tracer) for t in (k2, k4, k6)):
+        # inside jit/vmap/grad: only the shapes can be checked (values are abstract)
+        p = jnp.shape(k2)[-1]
+        for name, t, n in (("k2", k2, 2), ("k4", k4, 4), ("k6", k6, 6)):
+            if (n < 6 or order == 2) and (t is None or jnp.shape(t) != (p,) * n):
+                raise ValueError(f"`{name}` must be a full symmetric array of shape {(p,) * n}.")
+        return _tensors_impl(jnp.asarray(k2), jnp.asarray(k4),
+                             jnp.asarray(k6) if order == 2 else None, order)
     k2 = _check_kernel_matrix(k2, max_condition)
     p = k2.shape[0]
     k4 = _check_sym_tensor("k4", k4, p, 4)
@@ -417,10 +430,16 @@ def edgeworth_action(net: AbstractNet, xs, *, order: int = 2, source="exact",
         qd, qr, sx, _, _ = finish(qd, qr, sx, 0.0, k2)
         return _flatten((qd, qr, sx))
 
+    many_jit = jax.jit(jax.vmap(one))
+    n_blocks = int(np.shape(m.block_counts)[0])
+
     def fn(mom):
+        # the whole-ensemble estimate goes through the same compiled (vmapped) program as the
+        # B leave-one-out replicates (tiled), so only one program is compiled
         if mom[2].ndim == 1:
-            return one(mom)
-        return jax.vmap(one)(mom)
+            tiled = {n: jnp.broadcast_to(v, (n_blocks,) + v.shape) for n, v in mom.items()}
+            return many_jit(tiled)[0]
+        return many_jit(mom)
 
     mom_used = {n: m.block_sums[n] for n in needed}
     sub = Measurement(net=m.net, xs=m.xs, n_nets=m.n_nets, block_counts=m.block_counts,
@@ -428,7 +447,7 @@ def edgeworth_action(net: AbstractNet, xs, *, order: int = 2, source="exact",
     est, err = sub.jackknife(fn)
     qd, qr, sx = _unflatten(est, p)
     eq, er, es = _unflatten(err, p)
-    # the constant is not jackknifed: it follows from the plug-in K and κ4 (for evaluating S)
+    # the constant is not jackknifed: it follows from the jackknife K, κ4, κ6 (to evaluate S)
     k2_full = jnp.asarray(k2_hat)
     k4_plug = np.asarray(m.connected(4))
     k6_plug = np.asarray(m.connected(6)) if order == 2 else None

@@ -32,6 +32,10 @@ TASKS = [
     ("power law in the width", "`power_law`"),
     ("dimensions, scaling exponents", "`field_dimension`, `coupling_dimensions`, "
      "`scaling_exponents`, `relevance`"),
+    ("the network's own action on an input set (Edgeworth, to O(1/N²))",
+     "`edgeworth_action` (→ `EdgeworthAction`), `edgeworth_tensors`"),
+    ("how much of that action an operator basis holds", "`project_quartic`, `project_hms_bases`, "
+     "`hms_quartic_bases` (→ `QuarticProjection`)"),
     ("non-perturbative LPA (Wetterich) flow", "`lpa_flow`, `wilson_fisher`, `GridLPA`, "
      "`PolynomialLPA`, `gauss_net_couplings`"),
     ("a paper figure / study", "`rgflow.studies.STUDIES[name].run`, `scripts/<name>.py`, "

@@ -27,6 +27,7 @@ _MODULES = (
     "width_scaling",
     "local_vs_nonlocal",
     "frg_flow",
+    "edgeworth",
     "wilsonian_rg",
 )
 
