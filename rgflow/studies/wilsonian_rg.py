@@ -128,7 +128,11 @@ def wilsonian_study(name: str, xs: np.ndarray, d_in: int, widths, keep: int, *,
         if sol.sextic is not None and keep <= 4:
             rel = {}
             for point in ("gaussian", "theory"):
-                r = wilsonian_relevance(sol, -1, point=point)
+                try:
+                    r = wilsonian_relevance(sol, -1, point=point)
+                except ValueError as e:
+                    rel[point] = {"error": str(e)}
+                    continue
                 rel[point] = {"theta": np.round(r.theta, 10).tolist(),
                               "degree": r.degree.tolist(), "classes": list(r.classes)}
             entry["relevance"] = {"mu": float(mu[-1]), "kept": list(map(int, kept)),
@@ -139,7 +143,11 @@ def wilsonian_study(name: str, xs: np.ndarray, d_in: int, widths, keep: int, *,
             if sol.kept(i_win).size <= 4:
                 win = {}
                 for point in ("gaussian", "theory"):
-                    r = wilsonian_relevance(sol, i_win, point=point)
+                    try:
+                        r = wilsonian_relevance(sol, i_win, point=point)
+                    except ValueError as e:  # O(1/N) shifts too large to label: report it
+                        win[point] = {"error": str(e)}
+                        continue
                     win[point] = {"theta": r.theta.tolist(), "degree": r.degree.tolist(),
                                   "classes": list(r.classes)}
                 entry["relevance_in_window"] = {"mu": float(mu[i_win]),
