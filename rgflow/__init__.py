@@ -24,6 +24,7 @@ from ._beta import MatchingProblem as MatchingProblem
 from ._beta import beta as beta
 from ._beta import matching_problem as matching_problem
 from ._beta import refit as refit
+from ._cosnet import CosNet as CosNet
 from ._deep import DeepNet as DeepNet
 from ._deep import LayerFlow as LayerFlow
 from ._deep import layer_flow as layer_flow
@@ -64,6 +65,8 @@ from ._frg_network import gauss_net_couplings as gauss_net_couplings
 from ._integrals import QuadratureOptions as QuadratureOptions
 from ._integrals import exchange_integrals as exchange_integrals
 from ._integrals import vertex_integrals as vertex_integrals
+from ._modes import KernelModes as KernelModes
+from ._modes import kernel_modes as kernel_modes
 from ._nets import AbstractNet as AbstractNet
 from ._nets import ErfNet as ErfNet
 from ._nets import GaussNet as GaussNet
@@ -95,3 +98,10 @@ from ._variance import NeuronEstimate as NeuronEstimate
 from ._variance import measure_conditional as measure_conditional
 from ._variance import measure_neurons as measure_neurons
 from ._version import __version__ as __version__
+from ._wilsonian import WilsonianAction as WilsonianAction
+from ._wilsonian import WilsonianFlowSolution as WilsonianFlowSolution
+from ._wilsonian import WilsonianRelevance as WilsonianRelevance
+from ._wilsonian import integrate_out as integrate_out
+from ._wilsonian import standardised_couplings as standardised_couplings
+from ._wilsonian import wilsonian_flow as wilsonian_flow
+from ._wilsonian import wilsonian_relevance as wilsonian_relevance

@@ -254,6 +254,10 @@ def _sample_outputs(net: AbstractNet, xs, key, index, dtype):
         from ._deep import sample_deep_outputs
 
         return sample_deep_outputs(net, xs, key, index, dtype)
+    from ._cosnet import CosNet  # nets with their own parameter layout
+
+    if isinstance(net, CosNet):
+        return net._sample_outputs(xs, key, index, dtype)
     n, d = net.width, net.d_in
     xs = xs.astype(dtype)
     r = jax.vmap(lambda g: standard_normals(jax.random.fold_in(key, g), n * (d + 2) + 1,

@@ -39,6 +39,13 @@ TASKS = [
      "`edgeworth_action` (→ `EdgeworthAction`), `edgeworth_tensors`"),
     ("how much of that action an operator basis holds", "`project_quartic`, `project_hms_bases`, "
      "`hms_quartic_bases` (→ `QuarticProjection`)"),
+    ("kernel eigenmodes on the data; tensors into the mode basis and back",
+     "`kernel_modes` (→ `KernelModes`)"),
+    ("integrate modes out: exact route and Polchinski flow (Wilsonian RG)",
+     "`integrate_out` (→ `WilsonianAction`), `wilsonian_flow` (→ `WilsonianFlowSolution`)"),
+    ("standardised couplings and relevance from mode elimination",
+     "`standardised_couplings`, `wilsonian_relevance` (→ `WilsonianRelevance`)"),
+    ("translation-invariant cos-net (continuum or lattice momenta)", "`CosNet`"),
     ("non-perturbative LPA (Wetterich) flow", "`lpa_flow`, `wilson_fisher`, `GridLPA`, "
      "`PolynomialLPA`, `gauss_net_couplings`"),
     ("a paper figure / study", "`rgflow.studies.STUDIES[name].run`, `scripts/<name>.py`, "

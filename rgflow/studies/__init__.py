@@ -41,6 +41,7 @@ _MODULES = (
     "frg_flow",
     "edgeworth",
     "layer_flow",
+    "wilsonian_rg",
 )
 
 
