@@ -153,7 +153,8 @@ class Measurement(BlockSums):
     def _out(self, values, order, full):
         # on the host (NumPy): eager jnp ops would compile a dozen tiny programs on first use
         values = np.asarray(values)
-        return jnp.asarray(to_full(values, self.n_points, order) if full else values)
+        # (device_put: `jnp.asarray` of a host array compiles a tiny program per shape)
+        return jax.device_put(to_full(values, self.n_points, order) if full else values)
 
     def _means(self) -> dict:
         return {n: np.sum(np.asarray(s), axis=0) / self.n_nets for n, s in self.block_sums.items()}
@@ -186,8 +187,8 @@ class Measurement(BlockSums):
         if missing:
             raise ValueError(f"the connected {order}-pt function needs the moments of orders {needed}.")
         sums = {n: self.block_sums[n] for n in needed}
-        return _connected_jackknife(sums, jnp.asarray(self.block_counts, jnp.float64),
-                                    jnp.asarray(self.n_nets, jnp.float64), self.n_points, order)
+        return _connected_jackknife(sums, np.asarray(self.block_counts, np.float64),
+                                    np.float64(self.n_nets), self.n_points, order)
 
     def connected(self, order: int, *, full: bool = True) -> Float[Array, "..."]:
         """Jackknife bias-corrected connected n-point function (cumulant) κ_n."""
@@ -462,7 +463,7 @@ def _run_blocks(net, xs, key, n_items, n_blocks, batch_size, max_order, dtype_na
     squares = {n: np.zeros((n_blocks, n_tuples(xs.shape[0], n))) for n in accumulated}
     done = ckpt.restore(sums, squares) if ckpt is not None else 0
 
-    xs_j = jnp.asarray(xs)
+    xs_j = np.asarray(xs)
     n_dev = len(devs)
     bar = None
     if progress:
@@ -562,10 +563,10 @@ def measure(
         xs=xs,
         n_nets=n_nets,
         block_counts=counts,
-        block_sums={n: jnp.asarray(sums[n]) for n in accumulated},
+        block_sums={n: jax.device_put(sums[n]) for n in accumulated},
         # per-block squares are kept so that the totals do not depend on how blocks were
         # grouped into rounds (device count) or on where a run was resumed
-        sum_squares={n: jnp.asarray(_ordered_sum(squares[n])) for n in accumulated},
+        sum_squares={n: jax.device_put(_ordered_sum(squares[n])) for n in accumulated},
     )
 
 
@@ -605,9 +606,10 @@ def measure_widths(
     and each is reproducible on its own. Keyword arguments are passed to `measure`; a
     `checkpoint` path `run.npz` becomes one file per width, `run_N{width}.npz`.
 
-    `workers`: up to this many widths are compiled and run concurrently in threads (XLA
-    compilation and execution release the GIL; measured 1.7x faster for the ten HMS widths at
-    10⁴ networks, where compilation dominates). The numbers do not depend on it.
+    The one-layer nets (Erf, ReLU, Gauss, generic activations) compile one program for all
+    widths: the width is a runtime value of the sampler (physics.md §5; `docs/benchmarks.md`,
+    "Cold start"). `workers`: up to this many widths run concurrently in threads (XLA execution
+    releases the GIL). The numbers do not depend on it.
 
     **Returns:** a dict width → `Measurement`.
     """
@@ -631,5 +633,11 @@ def measure_widths(
         return {w: one(w) for w in widths}
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(min(workers, len(widths))) as pool:
-        return dict(zip(widths, pool.map(one, widths)))
+    # the smallest width first, alone: it compiles the program the others share (threads that
+    # started together would each trace and lower it)
+    first = min(widths)
+    done = {first: one(first)}
+    rest = [w for w in widths if w != first]
+    with ThreadPoolExecutor(min(workers, len(rest))) as pool:
+        done.update(zip(rest, pool.map(one, rest)))
+    return {w: done[w] for w in widths}
