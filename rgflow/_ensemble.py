@@ -607,7 +607,7 @@ def measure_widths(
     `checkpoint` path `run.npz` becomes one file per width, `run_N{width}.npz`.
 
     The one-layer nets (Erf, ReLU, Gauss, generic activations) compile one program for all
-    widths: the width is a runtime value of the sampler (physics.md §5; `docs/benchmarks.md`,
+    widths: the width is a runtime value of the sampler (`docs/benchmarks.md`, section 6,
     "Cold start"). `workers`: up to this many widths run concurrently in threads (XLA execution
     releases the GIL). The numbers do not depend on it.
 
