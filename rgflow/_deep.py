@@ -182,12 +182,17 @@ class DeepNet(AbstractNet):
 def sample_deep_outputs(net: DeepNet, xs, key, index, dtype):
     """Outputs `(B, P)` of the deep networks with global indices `index`, drawn in `dtype`.
 
-    Network g draws one vector of `net.n_params` standard normals from `fold_in(key, g)`, read as
-    W⁽¹⁾ (n × d_in), b⁽¹⁾, then W⁽ℓ⁾ (n × n), b⁽ℓ⁾ for ℓ = 2..L, then W⁽ᴸ⁺¹⁾ (n), b⁽ᴸ⁺¹⁾; at
-    depth 1 this is the layout of the one-layer nets (`rgflow._nets.network_outputs`). Neurons are
+    At depth 1 these are the networks of the equivalent one-layer net (`net.one_layer()`, drawn by
+    its sampler, `rgflow._nets.network_outputs`). At depth L > 1 network g draws one vector of
+    `net.n_params` standard normals from `fold_in(key, g)`, read as W⁽¹⁾ (n × d_in), b⁽¹⁾, then
+    W⁽ℓ⁾ (n × n), b⁽ℓ⁾ for ℓ = 2..L, then W⁽ᴸ⁺¹⁾ (n), b⁽ᴸ⁺¹⁾. Neurons are
     last, `(B, P, n)`, and layers are batched contractions. Batches are split into chunks of
     ≲ 2²⁰ random numbers (a `lax.map`), so memory does not grow with the batch.
     """
+    if net.depth == 1:
+        from ._nets import network_outputs  # noqa: PLC0415
+
+        return network_outputs(net.one_layer(), jnp.asarray(xs, dtype), key, index)
     n, d, depth = net.width, net.d_in, net.depth
     n_par = net.n_params
     xs = xs.astype(dtype)

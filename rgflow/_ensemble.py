@@ -42,7 +42,18 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._nets import AbstractNet, check_network_indices, standard_normals
+from ._nets import (
+    AbstractNet,
+    ErfNet,
+    GaussNet,
+    GenericNet,
+    ReLUNet,
+    _is_threefry,
+    check_network_indices,
+    fold_in_data,
+    standard_normals,
+    stream_normals,
+)
 from ._sharding import blocks_per_device, padded, resolve_devices, shard_blocks
 from ._tuples import n_tuples, prefix_index, sorted_tuples, splits, to_full, wick_sum
 from ._validate import (
@@ -164,11 +175,13 @@ class Measurement(BlockSums):
     key_ids: tuple = eqx.field(static=True, default=())
 
     def _out(self, values, order, full):
-        values = jnp.asarray(values)
-        return to_full(values, self.n_points, order) if full else values
+        # on the host (NumPy): eager jnp ops would compile a dozen tiny programs on first use
+        values = np.asarray(values)
+        # (device_put: `jnp.asarray` of a host array compiles a tiny program per shape)
+        return jax.device_put(to_full(values, self.n_points, order) if full else values)
 
     def _means(self) -> dict:
-        return {n: jnp.sum(s, axis=0) / self.n_nets for n, s in self.block_sums.items()}
+        return {n: np.sum(np.asarray(s), axis=0) / self.n_nets for n, s in self.block_sums.items()}
 
     def moment(self, order: int, *, full: bool = True) -> Float[Array, "..."]:
         """The estimated moment G_n = ⟨f(x_1)…f(x_n)⟩."""
@@ -178,8 +191,10 @@ class Measurement(BlockSums):
     def moment_stderr(self, order: int, *, full: bool = True) -> Float[Array, "..."]:
         """Standard error of `moment(order)`: √(s²/M), s² the unbiased sample variance."""
         order = self._check(order)
-        _, err = mean_and_stderr(self.block_sums[order], self.sum_squares[order], self.n_nets)
-        return self._out(err, order, full)
+        m = self.n_nets
+        mean = np.sum(np.asarray(self.block_sums[order]), axis=0) / m
+        var = (np.asarray(self.sum_squares[order]) / m - mean**2) * m / (m - 1)
+        return self._out(np.sqrt(np.maximum(var, 0.0) / m), order, full)
 
     def jackknife(self, fn):
         """Delete-one-block jackknife of `fn(moments) -> array`, `moments` a dict order → means.
@@ -196,8 +211,8 @@ class Measurement(BlockSums):
         if missing:
             raise ValueError(f"the connected {order}-pt function needs the moments of orders {needed}.")
         sums = {n: self.block_sums[n] for n in needed}
-        return _connected_jackknife(sums, jnp.asarray(self.block_counts, jnp.float64),
-                                    jnp.asarray(self.n_nets, jnp.float64), self.n_points, order)
+        return _connected_jackknife(sums, np.asarray(self.block_counts, np.float64),
+                                    np.float64(self.n_nets), self.n_points, order)
 
     def connected(self, order: int, *, full: bool = True) -> Float[Array, "..."]:
         """Jackknife bias-corrected connected n-point function (cumulant) κ_n."""
@@ -242,32 +257,74 @@ class Measurement(BlockSums):
 # ------------------------------------------------------------------------------ sampling ---
 
 
-def _sample_outputs(net: AbstractNet, xs, key, index, dtype):
+# Hidden neurons drawn per step of the neuron loop of the one-layer sampler. The draws do not
+# depend on it (each neuron's parameters sit at fixed positions of its network's stream), so it
+# is a pure speed knob: padding waste at small N against per-step overhead at large N.
+_NEURON_CHUNK = 8
+
+
+def _sample_outputs(net: AbstractNet, xs, key, index, dtype, width=None):
     """Outputs `(B, P)` of the networks with global indices `index`, drawn in `dtype`.
 
-    The same networks as `rgflow._nets.network_outputs` (one vector of N(d_in + 2) + 1 standard
-    normals from `fold_in(key, g)`, read as W0, b0, W1, b1), and in float64 the same numbers up
-    to rounding, but ~2.5x faster on CPU: the contractions over d_in and N are written as
-    broadcast-multiply-reduce, which XLA fuses, instead of tiny batched matrix products.
+    **The dispatch point of the samplers.** An architecture with its own sampler adds one line at
+    the top, e.g. `if isinstance(net, DeepNet): return _sample_deep(net, xs, key, index, dtype)`;
+    such nets keep a static width (one compiled program per width). Only the one-layer nets in
+    `_DYNAMIC_WIDTH` reach the code below with `width` a runtime value.
+
+    One-layer nets: the networks of `rgflow._nets.network_outputs` (same layout of the draws of
+    `fold_in(key, g)`; in float64 the same numbers up to rounding), computed `_NEURON_CHUNK`
+    neurons at a time in a loop of ⌈N/chunk⌉ steps, the draws made directly at their stream
+    positions (`stream_normals`) and neurons past N masked, so that `width` (default `net.width`)
+    may be a traced integer: one compiled program serves every width. Contractions are written as
+    broadcast-multiply-reduce with the neurons last, which XLA fuses.
     """
     if getattr(type(net), "is_deep", False):  # rgflow.DeepNet (physics.md §11)
         from ._deep import sample_deep_outputs
+
+        if net.depth == 1:  # the networks of the equivalent one-layer net
+            return _sample_one_layer(net.one_layer(), xs, key, index, dtype, net.width)
 
         return sample_deep_outputs(net, xs, key, index, dtype)
     from ._cosnet import CosNet  # nets with their own parameter layout
 
     if isinstance(net, CosNet):
         return net._sample_outputs(xs, key, index, dtype)
-    n, d = net.width, net.d_in
+    return _sample_one_layer(net, xs, key, index, dtype, net.width if width is None else width)
+
+
+def _sample_one_layer(net: AbstractNet, xs, key, index, dtype, width, chunk: int = _NEURON_CHUNK):
+    d = net.d_in
     xs = xs.astype(dtype)
-    r = jax.vmap(lambda g: standard_normals(jax.random.fold_in(key, g), n * (d + 2) + 1,
-                                            dtype))(index)
-    w0 = r[:, : n * d].reshape(-1, n, d) * (net.sigma_w / math.sqrt(d))
-    b0 = r[:, n * d : n * (d + 1)] * net.sigma_b
-    w1 = r[:, n * (d + 1) : n * (d + 2)] * (net.sigma_w / math.sqrt(n))
-    b1 = r[:, -1] * net.sigma_b
-    z = _preactivations(w0, b0, xs)  # (B, P, N)
-    return jnp.sum(w1[:, None, :] * net.phi(z, xs, axis=-2), axis=-1) + b1[:, None]
+    # networks on the last axis throughout: the hash and the transforms vectorise over them
+    # (measured 1.5x faster than with the draws of one network on the last axis)
+    data = fold_in_data(jax.random.key_data(key), index).T  # (2, B): the keys fold_in(key, g)
+    width = jnp.asarray(width, jnp.int32)
+    scale = (net.sigma_w / jnp.sqrt(width.astype(jnp.float64))).astype(dtype)
+    stride = chunk * (d + 2)
+    lane = jnp.arange(chunk, dtype=jnp.int32)[:, None, None]
+
+    def window(c):
+        # draws c·stride … c·stride + stride + 1 `(stride + 2, B)`: b1 (c = 0) and the neurons
+        # of chunk c, which start at draw 2 + c·stride. Carried from one step to the next:
+        # loop-carried values are materialised, whereas XLA CPU otherwise fuses the hash and erf⁻¹
+        # of each draw into every consumer and recomputes them there (measured 1.5-15x slower).
+        return stream_normals(data, c.astype(jnp.uint32) * stride, stride + 2, dtype, axis=0)
+
+    def body(c, carry):
+        f, r = carry
+        neurons = r[2:].reshape(chunk, d + 2, -1)
+        b0 = neurons[:, d] * net.sigma_b  # (chunk, B)
+        z = b0[:, None, :] + sum(neurons[:, k, None, :] * (xs[None, :, k, None] * (
+            net.sigma_w / math.sqrt(d))) for k in range(d))  # (chunk, P, B)
+        w1 = jnp.where(c * chunk + lane < width, neurons[:, d + 1, None, :], 0)  # past N: masked
+        f = f + scale * jnp.sum(w1 * net.phi(z, xs, axis=-2), axis=0)
+        f = f + jnp.where(c == 0, r[:1] * net.sigma_b, 0)  # b1
+        return f, window(c + 1)
+
+    f0 = jnp.zeros((xs.shape[0], index.shape[0]), dtype)
+    n_chunks = (width + chunk - 1) // chunk
+    f, _ = jax.lax.fori_loop(0, n_chunks, body, (f0, window(jnp.int32(0))))
+    return f.T
 
 
 def _preactivations(w0, b0, xs):
@@ -298,11 +355,15 @@ def _half_index(p: int, order: int):
     return np.searchsorted(codes, t[:, :k] @ weights), np.searchsorted(codes, t[:, k:] @ weights)
 
 
-def _auto_batch(net: AbstractNet, n_points: int, max_order: int, per_block: int) -> int:
+def _auto_batch(net: AbstractNet, n_points: int, max_order: int, per_block: int,
+                kind: str = "network") -> int:
     """Networks per loop step: at most ~10⁶ live elements (measured fastest on CPU; larger steps
     fall out of cache), and the block split into equal steps with little masked work."""
     k = max_order // 2
-    per_net = net.width * (net.d_in + 3 + 2 * n_points) + 4 * sum(
+    # one-layer nets hold `_NEURON_CHUNK` neurons per network at a time, whatever the width: the
+    # step size, hence the compiled program, is the same for every width
+    neurons = _NEURON_CHUNK if kind == "network" and _width_is_dynamic(net) else net.width
+    per_net = neurons * (net.d_in + 3 + 2 * n_points) + 4 * sum(
         n_tuples(n_points, j) for j in range(1, k + 1)
     )
     largest = max(1, min(8192, 2**20 // per_net))
@@ -319,7 +380,7 @@ def _round_up_coarse(n: int) -> int:
     return -(-n // step) * step
 
 
-def _sample_neurons(net: AbstractNet, xs, key, index, dtype):
+def _sample_neurons(net: AbstractNet, xs, key, index, dtype, width=None):
     """φ(z_a) `(B, P)` of single hidden neurons, neuron g drawing (W0_g, b0_g) from
     `fold_in(key, g)` (d_in + 1 standard normals). Used by `rgflow.measure_neurons`."""
     d = net.d_in
@@ -331,18 +392,37 @@ def _sample_neurons(net: AbstractNet, xs, key, index, dtype):
 
 _SAMPLERS = {"network": _sample_outputs, "neuron": _sample_neurons}
 
+# One-layer nets whose sampler takes the width at run time (exact types: a subclass or another
+# architecture keeps a static width, i.e. one program per width, unless it is added here).
+_DYNAMIC_WIDTH = (ErfNet, ReLUNet, GaussNet, GenericNet)
+
+
+def _width_is_dynamic(net) -> bool:
+    return type(net) in _DYNAMIC_WIDTH
+
+
+def _program_net(net, kind: str):
+    """The configuration a compiled block program depends on: for one-layer nets (and for single
+    neurons) everything but the width, which is passed at run time."""
+    if kind == "neuron" or _width_is_dynamic(net):
+        return dataclasses.replace(net, width=1)
+    return net
+
 
 def _block_fn(net, batch: int, max_order: int, dtype, kind: str = "network"):
-    """`fn(xs, key, start, count)`: Gram sums for items start..start+count−1 (one block).
+    """`fn((xs, width), key, start, count)`: Gram sums for items start..start+count−1 (one block).
 
     `kind` "network": the items are networks, the products those of the outputs f; "neuron":
     single hidden neurons, the products those of φ(z). The number of batches, ceil(count/batch),
     is dynamic (a while loop), so one compiled program serves every ensemble size and an idle
-    device (count 0) does no work.
+    device (count 0) does no work. `width` (an int32 scalar) is the width of the networks when
+    `_width_is_dynamic(net)` (then `net.width` is a placeholder), else ignored.
     """
     sample = _SAMPLERS[kind]
+    dynamic = kind == "network" and _width_is_dynamic(net)
 
-    def fn(xs, key, start, count):
+    def fn(inputs, key, start, count):
+        xs, width = inputs
         p = xs.shape[0]
         k_max = max_order // 2
         prefixes = {j: jnp.asarray(prefix_index(p, j)) for j in range(2, k_max + 1)}
@@ -352,7 +432,8 @@ def _block_fn(net, batch: int, max_order: int, dtype, kind: str = "network"):
         def body(step, carry):
             grams, squares = carry
             local = step.astype(jnp.uint32) * batch + offsets
-            f = sample(net, xs, key, start + local, dtype).astype(jnp.float64)
+            f = sample(net, xs, key, start + local, dtype, width if dynamic else None)
+            f = f.astype(jnp.float64)
             f = jnp.where((local < count)[:, None], f, 0.0)  # products of masked rows vanish
             q = f
             grams, squares = list(grams), list(squares)
@@ -378,10 +459,16 @@ def _block_fn(net, batch: int, max_order: int, dtype, kind: str = "network"):
     return fn
 
 
+# XLA CPU's older (non-MLIR) loop emitters compile the block program in about half the time
+# (measured 0.7-1.0 against 1.3-1.6 CPU seconds) and run it as fast; other backends ignore it.
+_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+
+
 @functools.lru_cache(maxsize=64)
 def _round_fn(net, batch: int, max_order: int, dtype_name: str, devices: tuple,
               kind: str = "network"):
-    return shard_blocks(_block_fn(net, batch, max_order, jnp.dtype(dtype_name), kind), devices)
+    return shard_blocks(_block_fn(net, batch, max_order, jnp.dtype(dtype_name), kind), devices,
+                        _COMPILER_OPTIONS)
 
 
 def _block_sums(net, xs, key, starts, counts, batch: int, max_order: int,
@@ -393,8 +480,8 @@ def _block_sums(net, xs, key, starts, counts, batch: int, max_order: int,
     an idle slot). **Returns:** dicts order → `(D·K, T_n)` host arrays.
     """
     devices = tuple(devices) if devices is not None else tuple(jax.devices()[:1])
-    fn = _round_fn(net, batch, max_order, dtype_name, devices, kind)
-    return fn(xs, key, starts, counts)
+    fn = _round_fn(_program_net(net, kind), batch, max_order, dtype_name, devices, kind)
+    return fn((xs, np.int32(net.width)), key, starts, counts)
 
 
 def _block_layout(n_nets: int, n_blocks: int):
@@ -418,14 +505,14 @@ def _run_blocks(net, xs, key, n_items, n_blocks, batch_size, max_order, dtype_na
     starts, counts = _block_layout(n_items, n_blocks)
     per_block = int(counts.max())
     if batch_size is None:
-        batch_size = _auto_batch(net, xs.shape[0], max_order, per_block)
+        batch_size = _auto_batch(net, xs.shape[0], max_order, per_block, kind)
     batch_size = check_positive_int("batch_size", batch_size)
     ckpt = BlockCheckpoint.open(checkpoint, **config)
     sums = {n: np.zeros((n_blocks, n_tuples(xs.shape[0], n))) for n in accumulated}
     squares = {n: np.zeros((n_blocks, n_tuples(xs.shape[0], n))) for n in accumulated}
     done = ckpt.restore(sums, squares) if ckpt is not None else 0
 
-    xs_j = jnp.asarray(xs)
+    xs_j = np.asarray(xs)
     n_dev = len(devs)
     bar = None
     if progress:
@@ -472,8 +559,10 @@ def measure(
     - `net`: the network configuration (e.g. `rgflow.ErfNet(width=5)`).
     - `xs`: inputs of shape `(P, d_in)`.
     - `n_nets`: the ensemble size M >= 2.
-    - `key`: a `jax.random` key; network g uses `fold_in(key, g)`, so results are the same
-      for any `batch_size` (to rounding) and any device count (exactly).
+    - `key`: a `jax.random` key (threefry, the default); network g uses `fold_in(key, g)`
+      (the networks of `net.sample`, layout in `rgflow._nets.network_outputs`), so results are
+      the same for any `batch_size` (to rounding) and any device count (exactly). The width is a
+      runtime value of the compiled program, so a sweep over widths compiles once.
     - `orders`: the even orders to report; all even orders up to the largest are accumulated
       (the connected 6-pt function needs the 2- and 4-pt moments).
     - `n_blocks`: number of jackknife blocks B (2 <= B <= M); blocks are also the unit of
@@ -500,6 +589,9 @@ def measure(
     if not isinstance(net, AbstractNet):
         raise TypeError(f"`net` must be an rgflow network, got {net!r}.")
     key = check_key(key)
+    if _width_is_dynamic(net) and not _is_threefry(key):
+        raise TypeError("`key` must be a threefry2x32 key (the default of `jax.random.key`), got "
+                        f"one of {jax.random.key_impl(key)}.")
     xs = check_inputs(xs, net.d_in)
     n_nets, n_blocks = check_ensemble("n_nets", n_nets, n_blocks)
     check_network_indices(n_nets)
@@ -516,6 +608,8 @@ def measure(
     config = dict(net=net, xs=xs, n_nets=n_nets, n_blocks=n_blocks, key=key, orders=accumulated)
     if dtype_name != "float64":
         config["dtype"] = dtype_name
+    if _width_is_dynamic(net):
+        config["sampler"] = 2  # the width-independent layout of the draws (older files: 1)
     counts, sums, squares = _run_blocks(
         net, xs, key, n_nets, n_blocks, batch_size, max_order, dtype_name, devs, "network",
         checkpoint, config, progress,
@@ -525,10 +619,10 @@ def measure(
         xs=xs,
         n_nets=n_nets,
         block_counts=counts,
-        block_sums={n: jnp.asarray(sums[n]) for n in accumulated},
+        block_sums={n: jax.device_put(sums[n]) for n in accumulated},
         # per-block squares are kept so that the totals do not depend on how blocks were
         # grouped into rounds (device count) or on where a run was resumed
-        sum_squares={n: jnp.asarray(_ordered_sum(squares[n])) for n in accumulated},
+        sum_squares={n: jax.device_put(_ordered_sum(squares[n])) for n in accumulated},
         key_ids=(key_identity(key),),
     )
 
@@ -569,9 +663,10 @@ def measure_widths(
     and each is reproducible on its own. Keyword arguments are passed to `measure`; a
     `checkpoint` path `run.npz` becomes one file per width, `run_N{width}.npz`.
 
-    `workers`: up to this many widths are compiled and run concurrently in threads (XLA
-    compilation and execution release the GIL; measured 1.7x faster for the ten HMS widths at
-    10⁴ networks, where compilation dominates). The numbers do not depend on it.
+    The one-layer nets (Erf, ReLU, Gauss, generic activations) compile one program for all
+    widths: the width is a runtime value of the sampler (`docs/benchmarks.md`, section 6,
+    "Cold start"). `workers`: up to this many widths run concurrently in threads (XLA execution
+    releases the GIL). The numbers do not depend on it.
 
     **Returns:** a dict width → `Measurement`.
     """
@@ -596,5 +691,11 @@ def measure_widths(
         return {w: one(w) for w in widths}
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(min(workers, len(widths))) as pool:
-        return dict(zip(widths, pool.map(one, widths)))
+    # the smallest width first, alone: it compiles the program the others share (threads that
+    # started together would each trace and lower it)
+    first = min(widths)
+    done = {first: one(first)}
+    rest = [w for w in widths if w != first]
+    with ThreadPoolExecutor(min(workers, len(rest))) as pool:
+        done.update(zip(rest, pool.map(one, rest)))
+    return {w: done[w] for w in widths}

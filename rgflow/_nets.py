@@ -44,22 +44,127 @@ _ACTIVATIONS: dict[str, Callable] = {
 }
 
 
+_THREEFRY = "threefry2x32"
+
+
 def standard_normals(key: PRNGKeyArray, n: int, dtype=jnp.float64) -> Float[Array, " n"]:
     """`n` standard normal draws from `key` in `dtype` (the parameters of one network).
 
-    float64: `jax.random.normal(key, (n,))`. float32: the same transform as `jax.random.normal`
-    (a uniform on (−1, 1) from 23 random mantissa bits, then √2 erf⁻¹), but two draws from each
-    64-bit threefry output: with JAX's default (partitionable) threefry a float32 draw otherwise
-    costs a whole 64-bit block, so this halves the random-bit work (measured 1.8x on CPU). A
-    float32 draw is quantised (|z| <= ~5.4); it is another stream than `jax.random.normal`'s.
+    float64: the numbers of `jax.random.normal(key, (n,))` (with JAX's default partitionable
+    threefry; rgflow computes them itself, `stream_normals`, so they do not depend on that flag).
+    float32: the same transform as `jax.random.normal` (a uniform on (−1, 1) from 23 random
+    mantissa bits, then √2 erf⁻¹), but two draws from each 64-bit threefry output: a float32 draw
+    otherwise costs a whole 64-bit block, so this halves the random-bit work (measured 1.8x on
+    CPU). A float32 draw is quantised (|z| <= ~5.4); it is another stream than
+    `jax.random.normal`'s. Draw i is the same for every n > i (the stream of `key`).
     """
+    if _is_threefry(key):
+        data = jax.random.key_data(key)
+        m = n + (n % 2 if jnp.dtype(dtype) == jnp.float32 else 0)
+        return stream_normals(data, 0, m, dtype)[:n]
     if jnp.dtype(dtype) != jnp.float32:
         return jax.random.normal(key, (n,), dtype)
     bits = jax.random.bits(key, ((n + 1) // 2,), jnp.uint64)
     words = jax.lax.bitcast_convert_type(bits, jnp.uint32).reshape(-1)[:n]
-    unit = jax.lax.bitcast_convert_type((words >> 9) | np.uint32(0x3F800000), jnp.float32) - 1
-    low = np.nextafter(np.float32(-1), np.float32(0))
-    return np.float32(math.sqrt(2)) * jax.lax.erf_inv(jnp.maximum(low, unit * (1 - low) + low))
+    return normals_from_bits(words, jnp.float32)
+
+
+def _is_threefry(key) -> bool:
+    return str(jax.random.key_impl(key)) == _THREEFRY
+
+
+def stream_normals(key_data, start, n: int, dtype=jnp.float64, *, axis: int = -1
+                   ) -> Float[Array, "... n"]:
+    """Draws `start, …, start + n − 1` of `standard_normals(key, ·, dtype)` for threefry keys.
+
+    Under JAX's (default) partitionable threefry, 64-bit word i of a key's stream is the Threefry
+    hash of the counter i; draw i is made from word i (float64) or from half of word ⌊i/2⌋
+    (float32: the low 32 bits for even i, the high ones for odd i). Evaluating the hash at the
+    counters directly gives any stretch of the stream without the rest, which lets `rgflow.measure`
+    draw a network's neurons a few at a time in a loop whose length (the width) is a runtime value.
+
+    **Arguments:**
+
+    - `key_data`: raw threefry key data, uint32, with the two key words on axis `axis` (of
+      size 2; `jax.random.key_data` gives them last), one stream per index of the other axes.
+    - `start`: the first draw (an integer, may be traced); even for float32.
+    - `n`: the number of draws (static); even for float32.
+    - `dtype`: float64 or float32.
+    - `axis`: the axis of `key_data` that holds the key words, and of the result that runs over
+      the draws (`axis=0` puts the streams on the fast axis: XLA vectorises over them).
+
+    **Returns:** standard normals in `dtype`, the shape of `key_data` with `n` on `axis`.
+    """
+    return normals_from_bits(stream_bits(key_data, start, n, dtype, axis=axis), dtype)
+
+
+def stream_bits(key_data, start, n: int, dtype=jnp.float64, *, axis: int = -1):
+    """The random words behind `stream_normals(key_data, start, n, dtype, axis=axis)`: uint64
+    (float64) or uint32 (float32); `normals_from_bits` turns them into the normals."""
+    dtype = jnp.dtype(dtype)
+    single = dtype == jnp.float32
+    if single and n % 2:
+        raise ValueError(f"`n` must be even for float32 draws, got {n}.")
+    key_data = jnp.moveaxis(jnp.asarray(key_data, jnp.uint32), axis, 0)  # (2, ...)
+    rest = key_data.shape[1:]
+    words = n // 2 if single else n
+    first = jnp.asarray(start, jnp.uint32) // 2 if single else jnp.asarray(start, jnp.uint32)
+    shape = (words,) + rest
+    lo = jnp.broadcast_to((first + jnp.arange(words, dtype=jnp.uint32)).reshape(
+        (words,) + (1,) * len(rest)), shape)
+    k1, k2 = (jnp.broadcast_to(k[None], shape) for k in key_data)
+    bits_hi, bits_lo = _threefry2x32(k1, k2, jnp.zeros(shape, jnp.uint32), lo)
+    if single:
+        # (low, high) half of each 64-bit word, as `bitcast_convert_type(uint64 → uint32)` gives
+        bits = jnp.stack([bits_lo, bits_hi], axis=1).reshape((n,) + rest)
+    else:
+        bits = (bits_hi.astype(jnp.uint64) << np.uint64(32)) | bits_lo.astype(jnp.uint64)
+    return jnp.moveaxis(bits, 0, axis)
+
+
+def fold_in_data(key_data, index):
+    """Raw key data `(..., 2)` of `jax.random.fold_in(key, g)` for the threefry key with data
+    `key_data` `(2,)` and the uint32 indices `index` `(...)`: the Threefry hash of the counter
+    (0, g), computed with `_threefry2x32` (fused by XLA; no separate rolled loop)."""
+    key_data = jnp.asarray(key_data, jnp.uint32)
+    index = jnp.asarray(index, jnp.uint32)
+    k1 = jnp.broadcast_to(key_data[0], index.shape)
+    k2 = jnp.broadcast_to(key_data[1], index.shape)
+    hi, lo = _threefry2x32(k1, k2, jnp.zeros_like(index), index)
+    return jnp.stack([hi, lo], axis=-1)
+
+
+def _threefry2x32(k1, k2, x1, x2):
+    """The Threefry-2x32 hash (20 rounds; Salmon et al. 2011), as `jax.random` computes it, of
+    the counter words (x1, x2) under the key (k1, k2); all uint32 arrays of one shape.
+
+    Written out (unrolled) so that XLA fuses it with what follows; JAX's CPU lowering is a rolled
+    loop, whose per-iteration overhead dominates when a few numbers are drawn at a time."""
+    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
+    ks = (k1, k2, k1 ^ k2 ^ np.uint32(0x1BD11BDA))
+    x1, x2 = x1 + ks[0], x2 + ks[1]
+    for i in range(5):
+        for r in rotations[i % 2]:
+            x1 = x1 + x2
+            x2 = (x2 << np.uint32(r)) | (x2 >> np.uint32(32 - r))
+            x2 = x1 ^ x2
+        x1 = x1 + ks[(i + 1) % 3]
+        x2 = x2 + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x1, x2
+
+
+def normals_from_bits(words, dtype):
+    """√2 erf⁻¹(u), u uniform on (−1, 1) from the mantissa bits of `words` (uint32 for float32,
+    uint64 for float64): `jax.random.normal`'s transform."""
+    dtype = jnp.dtype(dtype)
+    if dtype == jnp.float32:
+        one, shift = np.uint32(0x3F800000), np.uint32(32 - 23)
+    else:
+        one, shift = np.uint64(0x3FF0000000000000), np.uint64(64 - 52)
+    unit = jax.lax.bitcast_convert_type((words >> shift) | one, dtype) - dtype.type(1)
+    low = np.nextafter(dtype.type(-1), dtype.type(0))
+    u = jnp.maximum(low, unit * (dtype.type(1) - low) + low)
+    return dtype.type(math.sqrt(2)) * jax.lax.erf_inv(u)
 
 
 def available_activations() -> tuple[str, ...]:
@@ -197,17 +302,22 @@ def network_outputs(
 ) -> Float[Array, "nets P"]:
     """Outputs of the networks with global indices `index` (see `AbstractNet.sample`).
 
-    Each network draws one vector of N(d_in + 2) + 1 standard normals from `fold_in(key, g)`,
-    read as (W0, b0, W1, b1) in that order.
+    Network g reads its parameters from the stream of `standard_normals(fold_in(key, g), ·)`:
+    draw 0 is b1, draw 1 is unused, and hidden neuron j takes the d_in + 2 draws from
+    2 + j(d_in + 2) on, read as (W0_j1, …, W0_jd, b0_j, W1_j). A neuron's draws do not depend on
+    the width, so `rgflow.measure` can draw the neurons a few at a time with the width a
+    runtime value (one compiled program for every width); this is the plain reference
+    implementation of that scheme.
     """
     n, d = net.width, net.d_in
 
     def one(g):
-        r = standard_normals(jax.random.fold_in(key, g), n * (d + 2) + 1, xs.dtype)
-        w0 = r[: n * d].reshape(n, d) * (net.sigma_w / math.sqrt(d))
-        b0 = r[n * d : n * (d + 1)] * net.sigma_b
-        w1 = r[n * (d + 1) : n * (d + 2)] * (net.sigma_w / math.sqrt(n))
-        b1 = r[-1] * net.sigma_b
+        r = standard_normals(jax.random.fold_in(key, g), 2 + n * (d + 2), xs.dtype)
+        b1 = r[0] * net.sigma_b
+        neurons = r[2:].reshape(n, d + 2)
+        w0 = neurons[:, :d] * (net.sigma_w / math.sqrt(d))
+        b0 = neurons[:, d] * net.sigma_b
+        w1 = neurons[:, d + 1] * (net.sigma_w / math.sqrt(n))
         z = w0 @ xs.T + b0[:, None]  # (N, P)
         return w1 @ net.phi(z, xs) + b1
 

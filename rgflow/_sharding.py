@@ -59,14 +59,14 @@ def _mesh(devices: tuple) -> Mesh:
     return Mesh(np.asarray(devices), (AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
 
 
-def shard_blocks(block_fn, devices) -> callable:
+def shard_blocks(block_fn, devices, compiler_options: dict | None = None) -> callable:
     """Wrap `block_fn(xs, key, start, count) -> pytree of arrays` to run blocks on devices.
 
     The returned function takes `xs`, `key` and host arrays `starts`, `counts` of shape `(D·K,)`
     (K >= 1 blocks per device; device j runs entries jK … jK + K − 1 one after the other inside a
     single dispatch) and returns the pytree with a leading `(D·K,)` axis, as host NumPy arrays,
     in that order. Every block runs the same per-block program, so a block's numbers depend
-    neither on D nor on K.
+    neither on D nor on K. `compiler_options`: XLA options for the compiled program.
     """
     mesh = _mesh(tuple(devices))
     spec = P(AXIS)
@@ -81,7 +81,8 @@ def shard_blocks(block_fn, devices) -> callable:
             return jax.lax.map(lambda sc: block_fn(xs, key, sc[0], sc[1]), (starts, counts))
 
         return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(), spec, spec),
-                                     out_specs=spec, check_vma=False))
+                                     out_specs=spec, check_vma=False),
+                       compiler_options=compiler_options)
 
     def run(xs, key, starts, counts):
         # every process passes the same xs, key, starts, counts: place them as global arrays
