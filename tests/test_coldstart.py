@@ -64,7 +64,7 @@ def test_runtime_width_sampler_draws_the_reference_networks(dtype, key):
     tol = dict(rtol=1e-12, atol=1e-13) if dtype == "float64" else dict(rtol=2e-5, atol=2e-5)
     for width in (1, 7, 8, 9, 17, 100):
         ref_net = rgflow.GaussNet(width=width, d_in=3, sigma_b=0.3, sigma_w=1.3)
-        ref = jax.jit(lambda x: network_outputs(ref_net, x, key, index))(xs.astype(dtype))
+        ref = jax.jit(lambda x, n=ref_net: network_outputs(n, x, key, index))(xs.astype(dtype))
         for chunk in (2, 8):
             np.testing.assert_allclose(sampler(jnp.int32(width), chunk), ref, **tol)
 
