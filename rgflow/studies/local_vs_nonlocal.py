@@ -166,12 +166,18 @@ def compare_operators(
             v = np.asarray(e.connected(4, full=False))
             err = np.asarray(e.connected_stderr(4, full=False))
             mc[tag] = (v, err**2, float(np.linalg.norm(err) / np.linalg.norm(v)))
-    rows = []
+    rows, refused = [], []
     for ops in OPERATOR_SETS:
         action = operator_action(nw, ops)
         m_train = tree_model(action, xs_train, (4,), cutoff)
         m_test = tree_model(action, xs_test, (4,), cutoff)
-        res = fit(m_train, train.values, train.covariance, method=method)
+        try:
+            res = fit(m_train, train.values, train.covariance, method=method)
+        except ValueError as e:  # rank-deficient: the data do not identify these couplings
+            if "rank-deficient" not in str(e) and "do not involve" not in str(e):
+                raise
+            refused.append({"operators": ops, "reason": str(e)})
+            continue
         g = np.asarray(res.couplings)
         p_train, p_test = np.asarray(m_train(g)), np.asarray(m_test(g))
         rel = lambda d, p: float(np.linalg.norm(d - p) / np.linalg.norm(d))  # noqa: E731
@@ -198,6 +204,7 @@ def compare_operators(
         "n_nets": n_nets if source == "mc" else None, "cutoff": float(cutoff),
         "test_scale": float(test_scale), "rel_error": rel_error if source == "exact" else None,
         "n_train": int(train.values.size), "n_test": int(test.values.size), "table": rows,
+        "not_identifiable": refused,
     }
 
 

@@ -250,8 +250,9 @@ def plot_width_scaling(results: dict, path_stem) -> list:
         lab = f"$|{sym}|$, fit to {exact_src} $G^c$"
         if p is not None:
             err = results[f"{name}_exponent_err"]
-            digits = 2 if err > 5e-3 else 3
-            lab += f": $N^{{{p:.{digits}f}}}$"
+            # two widths (dof = 0) have no error: two decimals, no false precision
+            digits = 2 if err is None or err > 5e-3 else 3
+            lab += f": $N^{{{p:.{digits}f}}}$" + (" (2 widths, no error)" if err is None else "")
             ax.plot(n, np.abs(a) * n**p, "-", color=c, alpha=0.7)
         ax.plot([], [], "o-", color=c, ms=3.5, label=lab)
         if results.get("n_neurons"):
