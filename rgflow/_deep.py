@@ -54,7 +54,7 @@ from ._nets import (
     GenericNet,
     ReLUNet,
     _normal_rule,
-    available_activations,
+    check_activation,
     standard_normals,
 )
 from ._tuples import sorted_tuples
@@ -104,14 +104,7 @@ class DeepNet(AbstractNet):
 
     def __check_init__(self):
         check_positive_int("depth", self.depth)
-        if isinstance(self.activation, str):
-            if self.activation not in _ACTIVATIONS:
-                raise ValueError(
-                    f"`activation` must be a callable or one of {available_activations()}, "
-                    f"got {self.activation!r}."
-                )
-        elif not callable(self.activation):
-            raise TypeError(f"`activation` must be a string or a callable, got {self.activation!r}.")
+        check_activation(self.activation)
 
     # --------------------------------------------------------------------------- naming ---
     @property

@@ -448,6 +448,21 @@ class GaussNet(AbstractNet):
         return self._finite(_gauss_kernel(self, *self._points(x, y)), "the kernel K_W(x, y)")
 
 
+def check_activation(activation) -> None:
+    """Validate an activation: a name of `available_activations()`, or a callable that is finite
+    on a grid of pre-activations (one validator for `GenericNet` and `rgflow.DeepNet`)."""
+    if isinstance(activation, str):
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"`activation` must be a callable or one of {available_activations()}, "
+                f"got {activation!r}."
+            )
+    elif not callable(activation):
+        raise TypeError(f"`activation` must be a string or a callable, got {activation!r}.")
+    else:
+        _check_activation(activation)
+
+
 class GenericNet(AbstractNet):
     """A single-hidden-layer net with any elementwise activation.
 
@@ -466,16 +481,7 @@ class GenericNet(AbstractNet):
     name: ClassVar[str] = "generic"
 
     def __check_init__(self):
-        if isinstance(self.activation, str):
-            if self.activation not in _ACTIVATIONS:
-                raise ValueError(
-                    f"`activation` must be a callable or one of {available_activations()}, "
-                    f"got {self.activation!r}."
-                )
-        elif not callable(self.activation):
-            raise TypeError(f"`activation` must be a string or a callable, got {self.activation!r}.")
-        else:
-            _check_activation(self.activation)
+        check_activation(self.activation)
 
     @property
     def activation_name(self) -> str:
