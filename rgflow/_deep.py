@@ -54,6 +54,7 @@ from ._nets import (
     GenericNet,
     ReLUNet,
     _normal_rule,
+    activation_name,
     check_activation,
     standard_normals,
 )
@@ -109,9 +110,7 @@ class DeepNet(AbstractNet):
     # --------------------------------------------------------------------------- naming ---
     @property
     def activation_name(self) -> str:
-        if isinstance(self.activation, str):
-            return self.activation
-        return getattr(self.activation, "__name__", "custom")
+        return activation_name(self.activation)
 
     @property
     def name(self) -> str:  # type: ignore[override]

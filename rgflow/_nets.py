@@ -448,6 +448,13 @@ class GaussNet(AbstractNet):
         return self._finite(_gauss_kernel(self, *self._points(x, y)), "the kernel K_W(x, y)")
 
 
+def activation_name(activation) -> str:
+    """A printable name of an activation: its name, or the callable's `__name__`."""
+    if isinstance(activation, str):
+        return activation
+    return getattr(activation, "__name__", "custom")
+
+
 def check_activation(activation) -> None:
     """Validate an activation: a name of `available_activations()`, or a callable that is finite
     on a grid of pre-activations (one validator for `GenericNet` and `rgflow.DeepNet`)."""
@@ -485,9 +492,7 @@ class GenericNet(AbstractNet):
 
     @property
     def activation_name(self) -> str:
-        if isinstance(self.activation, str):
-            return self.activation
-        return getattr(self.activation, "__name__", "custom")
+        return activation_name(self.activation)
 
     def activation_fn(self, z):
         fn = _ACTIVATIONS[self.activation] if isinstance(self.activation, str) else self.activation

@@ -83,3 +83,9 @@ def save_figure(fig, path_stem, *, formats=("png", "pdf")) -> list[Path]:
             out.append(path)
     plt.close(fig)
     return out
+
+
+def row_label(net: str, sigma_b: float) -> str:
+    """The name of a network in summary rows: ReLU carries its σ_b (0: the one-dimensional HMS
+    case, > 0: the non-degenerate showcase)."""
+    return net if net != "relu" else f"relu σ_b={sigma_b:g}"

@@ -49,7 +49,7 @@ from ._config import (
     optional,
     real,
 )
-from ._plotting import NET_LABELS, figure, log_axes, pm, save_figure
+from ._plotting import NET_LABELS, figure, log_axes, pm, row_label, save_figure
 from .free_theory import HMS_WIDTHS
 
 __all__ = ["connected_six_scaling", "plot_connected_six"]
@@ -324,7 +324,7 @@ def plot(result: dict, stem) -> list:
 def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     for d in results.values():
-        label = d["net"] + ("" if d["net"] != "relu" else f" σ_b={d['sigma_b']:g}")
+        label = row_label(d["net"], d["sigma_b"])
         r = d["orders"]["6"]
         if d["source"] == "exact":
             rows.append((f"connected 6-pt slope in log N (exact), {label}",

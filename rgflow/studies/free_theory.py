@@ -29,7 +29,7 @@ from .._fit import power_law
 from .._nets import hms_inputs, make_net
 from .._validate import check_seed
 from ._config import N_NETS, NETS, SEED, boolean, choice, choice_list, int_list, real
-from ._plotting import NET_LABELS, figure, log_axes, pm, save_figure
+from ._plotting import NET_LABELS, figure, log_axes, pm, row_label, save_figure
 
 HMS_WIDTHS = (2, 3, 4, 5, 10, 20, 50, 100, 500, 1000)
 
@@ -251,7 +251,7 @@ def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     for data in results.values():
         for name, d in data["nets"].items():
-            label = name if name != "relu" else f"relu σ_b={d['sigma_b']:g}"
+            label = row_label(name, d["sigma_b"])
             if name == "relu_hms":
                 label = "relu σ_b=0 (one-dimensional)"
             for n, expect in (("4", "−1"), ("6", "−1 at large N (m_6 ⊃ Σ K G4_c)")):

@@ -57,7 +57,7 @@ from ._config import (  # noqa: F401
     optional,
     real,
 )
-from ._plotting import NET_LABELS, figure, log_axes, save_figure
+from ._plotting import NET_LABELS, figure, log_axes, row_label, save_figure
 from .free_theory import HMS_WIDTHS
 
 __all__ = [
@@ -372,7 +372,7 @@ def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     for d in results.values():
         for name, r in d["nets"].items():
-            label = name + (f" σ_b={r['sigma_b']:g}" if name == "relu" else "")
+            label = row_label(name, r["sigma_b"])
             cells = "; ".join(f"{t['operators']}: χ²/dof {t['chi2_dof']:.2g}, held-out err "
                               f"{t['test_error']:.2g}" + (f" (MC {t['mc_test_error']:.2g})"
                                                          if "mc_test_error" in t else "")

@@ -23,7 +23,7 @@ from .._predict import _match_quartic
 from .._tuples import sorted_tuples, splits, to_full
 from .._validate import check_seed
 from ._config import N_NETS, NETS, SEED, boolean, choice, choice_list, integer, optional, real
-from ._plotting import NET_LABELS, figure, save_figure
+from ._plotting import NET_LABELS, figure, row_label, save_figure
 
 __all__ = ["HMS_CUTOFFS", "DEFAULT_WIDTHS", "six_pt_prediction", "six_point_prediction"]
 
@@ -305,7 +305,7 @@ def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     for d0 in results.values():
         for d in [d0] + ([d0["secondary"]] if d0.get("secondary") else []):
-            label = d["net"] + (f" σ_b={d['sigma_b']:g}" if d["net"] == "relu" else "")
+            label = row_label(d["net"], d["sigma_b"])
             if d["net"] == "relu" and d["sigma_b"] == 0:
                 label += " (one-dimensional)"
             value = (f"exact {d['gp_ratio'][0]:.3f} → {d['lambda_ratio'][0]:.3f} … "

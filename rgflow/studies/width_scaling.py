@@ -44,7 +44,7 @@ from .._nets import hms_inputs, make_net
 from .._tuples import sorted_tuples, splits, to_full
 from .._validate import check_seed
 from ._config import N_NETS, NETS, SEED, choice, choice_list, int_list, integer, optional, real
-from ._plotting import NET_LABELS, figure, log_axes, save_figure
+from ._plotting import NET_LABELS, figure, log_axes, row_label, save_figure
 from .free_theory import HMS_WIDTHS
 
 __all__ = ["width_scaling", "plot_width_scaling", "disconnected_six"]
@@ -346,7 +346,7 @@ def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     fmt = lambda x, d: "n/a" if x is None else f"{x:.{d}f}"  # noqa: E731
     for d in results.values():
-        label = d["net"] + (f" σ_b={d['sigma_b']:g}" if d["net"] == "relu" else "")
+        label = row_label(d["net"], d["sigma_b"])
         for k, e in (("lambda", "−1"), ("kappa", "−2")):
             p, pe = d[f"{k}_exponent"], d[f"{k}_exponent_err"]
             value = f"{fmt(p, 3)} ± {fmt(pe, 3)}"
