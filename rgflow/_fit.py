@@ -42,6 +42,8 @@ import optax
 import optax.tree_utils as otu
 import scipy.stats
 
+from ._validate import check_real_array
+
 __all__ = [
     "FitResult",
     "QuadraticModel",
@@ -514,20 +516,6 @@ def _linear_start(model, y, lc_inv):
 # ---------------------------------------------------------------------------- power law ---
 
 
-def _check_1d(name: str, value, *, finite: bool = True) -> np.ndarray:
-    if np.iscomplexobj(value):
-        raise TypeError(f"`{name}` must be real, got a complex array.")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"`{name}` must be a 1-d sequence of real numbers, got {value!r}.") from e
-    if arr.ndim != 1:
-        raise ValueError(f"`{name}` must be 1-d, got shape {arr.shape}.")
-    if finite and not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` must be finite, got {arr.tolist()}.")
-    return arr
-
-
 def power_law(widths, values, stderr=None, *, min_snr: float = 2.0) -> dict:
     """Fit |g(N)| = c N^p by (weighted) least squares of ln|g| against ln N.
 
@@ -543,14 +531,14 @@ def power_law(widths, values, stderr=None, *, min_snr: float = 2.0) -> dict:
     is determined exactly by them and there is no error estimate: `exponent_err`, `ci95` and
     `chi2_dof` are None (not NaN).
     """
-    n = _check_1d("widths", widths)
-    v = _check_1d("values", values, finite=False)
+    n = check_real_array("widths", widths, ndim=1)
+    v = check_real_array("values", values, ndim=1, finite=False)
     if v.shape != n.shape:
         raise ValueError(f"`values` must have the shape of `widths` {n.shape}, got {v.shape}.")
     if np.any(n <= 0):
         raise ValueError(f"`widths` must be positive, got {n.tolist()}.")
     if stderr is not None:
-        se_in = _check_1d("stderr", stderr, finite=False)
+        se_in = check_real_array("stderr", stderr, ndim=1, finite=False)
         if se_in.shape != n.shape:
             raise ValueError(f"`stderr` must have the shape of `widths` {n.shape}, got {se_in.shape}.")
     if isinstance(min_snr, bool) or not isinstance(min_snr, (int, float)) or not (

@@ -183,9 +183,10 @@ def check_points(name: str, x, d_in: int):
     return jnp.asarray(check_inputs(x, d_in, name=name))
 
 
-def check_real_array(name: str, value, *, shape=None):
-    """Return `value` as a float64 NumPy array, refusing complex, non-numeric, NaN/inf and (when
-    `shape` is given) the wrong shape."""
+def check_real_array(name: str, value, *, shape=None, ndim: int | None = None,
+                     finite: bool = True):
+    """Return `value` as a float64 NumPy array, refusing complex, non-numeric, (when `finite`)
+    NaN/inf, and (when `shape` or `ndim` is given) the wrong shape."""
     if np.iscomplexobj(value):
         raise TypeError(f"`{name}` must be real, got a complex array.")
     try:
@@ -194,7 +195,9 @@ def check_real_array(name: str, value, *, shape=None):
         raise TypeError(f"`{name}` must be a real array, got {value!r}.") from e
     if shape is not None and arr.shape != tuple(shape):
         raise ValueError(f"`{name}` must have shape {tuple(shape)}, got shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)):
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"`{name}` must be {ndim}-d, got shape {arr.shape}.")
+    if finite and not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` contains NaN or inf; all entries must be finite.")
     return arr
 
