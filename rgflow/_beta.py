@@ -395,7 +395,9 @@ def matching_problem(
         tables_fn, action.coupling_names, np.concatenate(tgt), np.concatenate(wts), cnames,
         stderr_all, nonlinear=nonlinear, determines=determines,
         jit=True,
-        chunk=16 if nonlinear else 64,  # exchange tables are (cutoffs, T3, T3, ...) arrays
+        # exchange tables are (cutoffs, T3, T3, ...) arrays: 4 cutoffs a call keep Gauss-net's
+        # relevance study at 1.2 GB instead of 1.9 GB (16 cutoffs), at the same speed (measured)
+        chunk=4 if nonlinear else 64,
     )
 
 

@@ -351,6 +351,18 @@ class LPAFlow(eqx.Module):
     stats: dict
 
 
+@eqx.filter_jit
+def _lpa_solve(lpa, g0, t1, ts, rtol, atol, blowup, *, max_steps, throw):
+    def cond(t, y, args, **kw):
+        return (jnp.max(jnp.abs(y)) > blowup) | (lpa.denominator(y) < 1e-3)
+
+    return diffrax.diffeqsolve(
+        diffrax.ODETerm(lambda t, y, args: lpa.beta(y)), diffrax.Tsit5(), 0.0, t1, None, g0,
+        saveat=diffrax.SaveAt(ts=ts), stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps, event=diffrax.Event(cond), throw=throw,
+    )
+
+
 def lpa_flow(lpa: AbstractLPA, g0, t1: float, *, n_save: int = 200, rtol: float = 1e-10,
              atol: float = 1e-12, max_steps: int = 100_000, blowup: float = 1e6,
              throw: bool = False) -> LPAFlow:
@@ -368,14 +380,9 @@ def lpa_flow(lpa: AbstractLPA, g0, t1: float, *, n_save: int = 200, rtol: float 
         raise ValueError(f"`t1` must be a finite non-zero real number, got {t1!r}.")
     n_save = check_positive_int("n_save", n_save, minimum=2)
     ts = jnp.linspace(0.0, t1, n_save)
-
-    def cond(t, y, args, **kw):
-        return (jnp.max(jnp.abs(y)) > blowup) | (lpa.denominator(y) < 1e-3)
-
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(lambda t, y, args: lpa.beta(y)), diffrax.Tsit5(), 0.0, t1, None, g0,
-        saveat=diffrax.SaveAt(ts=ts), stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=max_steps, event=diffrax.Event(cond), throw=throw,
-    )
+    # t1 and the tolerances travel as arrays: one compiled solve for every initial condition
+    sol = _lpa_solve(lpa, g0, jnp.asarray(t1, jnp.float64), ts, jnp.asarray(rtol, jnp.float64),
+                     jnp.asarray(atol, jnp.float64), jnp.asarray(blowup, jnp.float64),
+                     max_steps=max_steps, throw=throw)
     return LPAFlow(ts=sol.ts, couplings=sol.ys, result=sol.result,
                    stats={k: int(v) for k, v in sol.stats.items() if jnp.ndim(v) == 0})

@@ -1,6 +1,7 @@
 """`rgflow reproduce`: configuration validation, caching and resumption."""
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -62,3 +63,67 @@ def test_second_run_reuses_cache(tmp_path):
     cfg["free_theory"]["seed"] = 1
     third = reproduce(cfg, out, log=lambda *_: None)
     assert not third["free_theory"]["cached"]
+
+
+TWO_STAGES = """
+stages = ["width_scaling", "free_theory"]
+[width_scaling]
+nets = ["erf", "gauss"]
+source = "exact"
+widths = [2, 8]
+n_neurons = 3000
+[free_theory]
+nets = ["relu"]
+widths = [2, 20]
+n_nets = 600
+"""
+
+
+def test_worker_processes_reproduce_the_in_process_run(tmp_path):
+    """`jobs=2` (one forked process per task, width_scaling split per net) writes the same bytes
+    as the in-process run, reports progress per task, and the cache holds for both."""
+    path = tmp_path / "c.toml"
+    path.write_text(TWO_STAGES)
+    cfg = load_config(path)
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    reproduce(cfg, serial, jobs=0, log=lambda *_: None)
+    lines = []
+    rep = reproduce(cfg, parallel, jobs=2, log=lines.append)
+    assert not rep["width_scaling"]["cached"]
+    assert rep["width_scaling"]["stems"] == ["width_scaling_erf_d1", "width_scaling_gauss_d1"]
+    names = sorted(f.name for f in serial.glob("*.json"))
+    assert names == sorted(f.name for f in parallel.glob("*.json")) and len(names) == 3
+    for name in names:
+        assert (serial / name).read_bytes() == (parallel / name).read_bytes(), name
+    assert (serial / "summary.md").read_text() == (parallel / "summary.md").read_text()
+    assert any(line.startswith("    width_scaling[gauss] ") for line in lines)
+    assert any(re.search(r"free theory \(net, N\): (\d+)/\1$", line) for line in lines)
+    again = reproduce(cfg, parallel, jobs=2, log=lambda *_: None)
+    assert again["width_scaling"]["cached"] and again["free_theory"]["cached"]
+
+
+def test_failed_worker_task_names_the_stage_and_writes_no_marker(tmp_path):
+    path = tmp_path / "c.toml"
+    # valid configuration, but a deep Gauss-net is refused when the study runs
+    path.write_text('stages = ["rg_lambda"]\n[rg_lambda]\nnets = ["gauss", "erf"]\ndepth = 2\n')
+    cfg = load_config(path)
+    with pytest.raises(ValueError, match=r"stage `rg_lambda` failed: .*deep Gauss-net"):
+        reproduce(cfg, tmp_path / "o", jobs=2, log=lambda *_: None)
+    assert not list((tmp_path / "o").glob(".cache/rg_lambda-*.json"))
+
+
+def test_jobs_is_checked(tmp_path):
+    cfg = load_config(None)
+    with pytest.raises(ValueError, match="`jobs`"):
+        reproduce(cfg, tmp_path, jobs=-1)
+
+
+def test_progress_reports_every_step():
+    from rgflow.studies._progress import Bar, steps
+
+    seen = []
+    assert list(steps([3, 4, 5], "loop", lambda *a: seen.append(a))) == [3, 4, 5]
+    assert seen == [("loop", 1, 3), ("loop", 2, 3), ("loop", 3, 3)]
+    with Bar(2, "silent", False) as bar:
+        bar.update(2)
+    assert bar.done == 2

@@ -240,6 +240,8 @@ def reproduce(
     full: bool = typer.Option(False, "--full", help="the paper's 10⁶ networks per width"),
     config: Path = typer.Option(None, help="TOML file overriding the profile's settings"),
     force: bool = typer.Option(False, help="ignore cached stage results"),
+    jobs: int = typer.Option(None, min=0, help="worker processes (default: CPU cores, at most "
+                             "2); 0 runs every stage in this process"),
 ):
     """Reproduce every figure from one configuration (cached, resumable)."""
     from .reproduce import load_config
@@ -253,7 +255,7 @@ def reproduce(
         raise typer.BadParameter(str(e)) from e
     if out is None:
         out = Path("figures/full") if full else Path("figures")
-    run_reproduce(cfg, out, force=force, log=typer.echo)
+    run_reproduce(cfg, out, force=force, log=typer.echo, jobs=jobs)
     typer.echo(f"summary: {out / 'summary.md'}")
 
 

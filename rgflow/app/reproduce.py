@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -80,7 +81,7 @@ def stage_hash(name: str, stage_cfg: dict) -> str:
 # ----------------------------------------------------------------------------- running ---
 
 
-def _run_study(name: str, config: dict, out: Path, progress: bool) -> dict:
+def _run_study(name: str, config: dict, out: Path, progress) -> dict:
     """Run one study, write `<stem>.json` and its figure for every result; returns
     `{"files": [...], "stems": [...]}`."""
     study = STUDIES[name]
@@ -111,8 +112,49 @@ def _release_memory() -> None:
     gc.collect()
 
 
+# Measured quick-profile seconds of each study on a 2-core CPU (one process, idle machine),
+# used only to start the longest tasks first; a study missing here counts as 30 s.
+_COST_HINT = {"relevance": 75, "wilsonian_rg": 50, "frg_flow": 50, "width_scaling": 40,
+              "rg_lambda": 35, "connected_six_pt": 35, "local_vs_nonlocal": 30,
+              "free_theory": 25, "edgeworth": 22, "six_pt_prediction": 20, "layer_flow": 15}
+
+
+def default_jobs() -> int:
+    """Worker processes of `reproduce` by default: one per CPU core, at most 2 (each task's
+    process needs up to ~1.2 GB in the quick profile)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover (not Linux)
+        n = os.cpu_count() or 1
+    return max(1, min(2, n))
+
+
+def _tasks(name: str, cfg: dict) -> list[tuple[str, dict, str]]:
+    """The tasks of one stage: `(stage, task configuration, label)`. A study that declares
+    `SPLIT = "nets"` (its networks are independent: own seeds, own output files) runs one task
+    per network, which balances the workers and bounds each process's memory."""
+    study = STUDIES[name]
+    nets = cfg.get("nets")
+    if getattr(study, "SPLIT", None) == "nets" and isinstance(nets, list) and len(nets) > 1:
+        return [(name, {**copy.deepcopy(cfg), "nets": [n]}, n) for n in nets]
+    return [(name, cfg, "")]
+
+
+class _Throttle:
+    """Progress lines of one task at most every `every` seconds (and always the last step)."""
+
+    def __init__(self, log, prefix: str, every: float = 5.0):
+        self.log, self.prefix, self.every, self.last = log, prefix, every, -1e9
+
+    def __call__(self, desc: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done >= total or now - self.last >= self.every:
+            self.last = now
+            self.log(f"    {self.prefix}{desc}: {done}/{total}")
+
+
 def reproduce(config: dict, out: str | Path, *, force: bool = False, log=print,
-              progress: bool = True) -> dict:
+              progress: bool | None = None, jobs: int | None = None) -> dict:
     """Run every selected study, reusing cached results; write `<out>/summary.md`.
 
     **Arguments:**
@@ -121,13 +163,22 @@ def reproduce(config: dict, out: str | Path, *, force: bool = False, log=print,
     - `out`: output folder for figures (PNG, PDF) and their JSON data.
     - `force`: ignore the cache.
     - `log`: where progress lines go.
-    - `progress`: progress bars inside the studies.
+    - `progress`: with `jobs=0` only: `True` for tqdm bars, `False` for one line per step
+      (default: bars on a terminal).
+    - `jobs`: worker processes (default `default_jobs()`). Each task (a study, or one network of
+      a study with independent networks) runs in its own process forked from a preloaded fork
+      server, so memory is returned after every task; up to `jobs` run at once, longest first.
+      `jobs=0` runs everything in this process, one stage after the other. The results do not
+      depend on `jobs` (every study seeds its own ensembles).
 
     **Returns:** a dict study → {"cached": bool, "seconds": float, "files": [...]}.
     """
     out = Path(out)
     cache = out / ".cache"
-    report = {}
+    jobs = default_jobs() if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
+        raise ValueError(f"`jobs` must be an integer >= 0, got {jobs!r}.")
+    report, pending = {}, []
     n = len(config["stages"])
     for i, name in enumerate(config["stages"], 1):
         study, scfg = STUDIES[name], config[name]
@@ -138,17 +189,126 @@ def reproduce(config: dict, out: str | Path, *, force: bool = False, log=print,
                 log(f"[{i}/{n}] {study.TITLE}: cached")
                 report[name] = {"cached": True, "seconds": 0.0, **info}
                 continue
-        log(f"[{i}/{n}] {study.TITLE} ...")
-        t0 = time.perf_counter()
-        info = _run_study(name, scfg, out, progress)
-        _release_memory()
-        dt = time.perf_counter() - t0
-        save_json(marker, {"stage": name, "config": scfg, **info, "seconds": dt})
-        _append_timing(cache, name, dt)
-        log(f"    done in {dt:.1f} s: {', '.join(Path(f).name for f in info['files'])}")
-        report[name] = {"cached": False, "seconds": dt, **info}
+        pending.append((i, name, marker))
+    if jobs == 0:
+        for i, name, marker in pending:
+            log(f"[{i}/{n}] {STUDIES[name].TITLE} ...")
+            bars = sys.stderr.isatty() if progress is None else progress
+            t0 = time.perf_counter()
+            info = _run_study(name, config[name], out, True if bars else _Throttle(log, ""))
+            _release_memory()
+            report[name] = _finish_stage(name, config[name], marker, info,
+                                         time.perf_counter() - t0, cache, log)
+    elif pending:
+        _run_parallel(config, pending, n, out, cache, jobs, log, report)
     write_summary(config, out, report)
     return report
+
+
+def _finish_stage(name, scfg, marker, info, seconds, cache, log) -> dict:
+    save_json(marker, {"stage": name, "config": scfg, **info, "seconds": seconds})
+    _append_timing(cache, name, seconds)
+    log(f"    {STUDIES[name].TITLE.split(' (')[0]}: done in {seconds:.1f} s: "
+        f"{', '.join(Path(f).name for f in info['files'])}")
+    return {"cached": False, "seconds": seconds, **info}
+
+
+def _run_parallel(config, pending, n, out, cache, jobs, log, report) -> None:
+    """Run the pending stages' tasks in forked worker processes (see `reproduce`)."""
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    import jax
+
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = []  # (task id, stage, config, label)
+    for _, name, _ in pending:
+        tasks += [(len(tasks) + k, *t) for k, t in enumerate(_tasks(name, config[name]))]
+    order = sorted(tasks, key=lambda t: -_COST_HINT.get(t[1], 30)
+                   / len(_tasks(t[1], config[t[1]])))
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["rgflow.app._worker"])
+    from . import _worker  # noqa: F401, PLC0415  (the same module the fork server preloads)
+
+    q = ctx.Queue()
+    x64 = bool(jax.config.jax_enable_x64)
+    index = {name: i for i, name, _ in pending}
+    markers = {name: m for _, name, m in pending}
+    remaining = {name: sum(t[1] == name for t in tasks) for _, name, _ in pending}
+    results = {name: {} for _, name, _ in pending}
+    started, running, throttles = {}, {}, {}
+    failure = None
+
+    def start(task):
+        tid, name, cfg, label = task
+        if name not in started:
+            started[name] = time.perf_counter()
+            log(f"[{index[name]}/{n}] {STUDIES[name].TITLE} ...")
+        prefix = f"{name}[{label}] " if label else f"{name} "
+        throttles[tid] = _Throttle(log, prefix)
+        proc = ctx.Process(target=_worker.run_task, args=(q, tid, name, cfg, str(out), x64),
+                           name=f"rgflow-{name}-{label or 'all'}")
+        proc.start()
+        running[tid] = (proc, task)
+
+    def handle(msg):
+        nonlocal failure
+        kind, tid = msg[0], msg[1]
+        if kind == "progress":
+            throttles[tid](*msg[2:])
+            return
+        proc, (_, name, _, _) = running.pop(tid)
+        proc.join()
+        if kind == "error":
+            failure = failure or (name, msg[2], msg[3], msg[4])
+            return
+        results[name][tid] = msg[2]
+        remaining[name] -= 1
+        if remaining[name] == 0:
+            parts = [results[name][k] for k in sorted(results[name])]
+            info = {"files": [f for p in parts for f in p["files"]],
+                    "stems": [s for p in parts for s in p["stems"]]}
+            report[name] = _finish_stage(name, config[name], markers[name], info,
+                                         time.perf_counter() - started[name], cache, log)
+
+    queue_ = list(order)
+    try:
+        while queue_ or running:
+            while queue_ and len(running) < jobs:
+                start(queue_.pop(0))
+            try:
+                handle(q.get(timeout=1.0))
+                if failure is not None:
+                    break
+                continue
+            except queue_mod.Empty:
+                pass
+            for tid, (proc, task) in list(running.items()):
+                if proc.exitcode is not None:  # died without reporting (killed, out of memory)
+                    try:
+                        while True:
+                            handle(q.get(timeout=0.5))
+                    except queue_mod.Empty:
+                        pass
+                    if tid in running:
+                        running.pop(tid)
+                        failure = failure or (task[1], "RuntimeError",
+                                              f"the worker process exited with code "
+                                              f"{proc.exitcode} without a result (killed, or out "
+                                              f"of memory?)", "")
+            if failure is not None:
+                break
+    finally:  # after a failure the other running tasks are stopped (their stages rerun later)
+        for proc, _ in running.values():
+            proc.terminate()
+            proc.join()
+    if failure is not None:
+        name, kind, message, tb = failure
+        if tb and os.environ.get("RGFLOW_DEBUG"):
+            log(tb.rstrip())
+        exc = {"ValueError": ValueError, "TypeError": TypeError, "OSError": OSError,
+               "KeyboardInterrupt": KeyboardInterrupt}.get(kind, RuntimeError)
+        raise exc(f"stage `{name}` failed: {message}")
 
 
 def _append_timing(cache: Path, name: str, seconds: float) -> None:

@@ -5,7 +5,8 @@ Every study module exposes
 - `TITLE`: one line;
 - `SCHEMA`: `{key: validator}` of its configuration (`rgflow.studies._config`);
 - `DEFAULTS`: `{"quick": {...}, "full": {...}}`, a value for every key;
-- `run(config, *, progress=False) -> {file stem: JSON-able result}`;
+- `run(config, *, progress=False) -> {file stem: JSON-able result}`; `progress` is `False`,
+  `True` (tqdm bars) or a callable `report(desc, done, total)` (`rgflow.studies._progress`);
 - `plot(result, stem) -> [paths]`: the figure of one result (PNG and PDF);
 - `summary(config, results) -> [(quantity, rgflow value, expectation[, status])]`: rows of
   summary.md; the optional 4th element `status` is `"ok"` or `"FAILED: <reason with the
@@ -19,6 +20,10 @@ Optional:
   `tests/test_figures.py` renders every figure of the study from it and checks the PNGs are not
   empty (studies without `SMALL` are rendered from their quick profile in a slow test);
 - `HELP`: `{key: help line}` for the script flags of non-common keys;
+- `SPLIT = "nets"`: the networks of `config["nets"]` are independent (each seeds its own
+  ensembles and writes its own files), so `run` with `nets=[n]` for every n gives exactly the
+  results of one `run` with all of them; `rgflow reproduce` then runs one task per network
+  (`tests/test_reproduce.py` checks the equality);
 - a `"caption"` key in each result: one sentence saying what the figure tests.
 
 `STUDIES` is the registry that `rgflow reproduce` and the scripts in `scripts/` read; studies

@@ -50,6 +50,7 @@ from ._config import (
     real,
 )
 from ._plotting import NET_LABELS, figure, log_axes, pm, row_label, save_figure
+from ._progress import Bar
 from .free_theory import HMS_WIDTHS
 
 __all__ = ["connected_six_scaling", "plot_connected_six"]
@@ -160,14 +161,9 @@ def connected_six_scaling(
             r["rms_exact"].append(float(np.sqrt(np.mean(exact**2))))
     fit_w = {n: (widths, res[str(n)]["amplitude"], None) for n in (6, 4)}
     if source == "mc":
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(mc_widths) + 1, desc=f"{net} Monte Carlo", unit="run")
+        bar = Bar(len(mc_widths) + 1, f"{net} Monte Carlo", progress, unit="run")
         neu = measure_neurons(base, xs, n_neurons, key=jax.random.fold_in(key, 0))
-        if bar is not None:
-            bar.update()
+        bar.update()
         for n in (6, 4):
             bn, reps = _neuron_reps(neu, n)
             a, err = _projection(bn, reps, tau[n] / base.sigma_w**n, _spread(reps) ** 2)
@@ -185,10 +181,8 @@ def connected_six_scaling(
                 r["mc_amplitude"].append(a)
                 r["mc_amplitude_err"].append(err)
                 r["mc_z"].append((a - float(w) ** (1 - n / 2)) / err)
-            if bar is not None:
-                bar.update()
-        if bar is not None:
-            bar.close()
+            bar.update()
+        bar.close()
         fit_w = {n: (mc_widths, res[str(n)]["mc_amplitude"], res[str(n)]["mc_amplitude_err"])
                  for n in (6, 4)}
     for n in (6, 4):
@@ -288,6 +282,8 @@ HELP = {"n_neurons": "neurons of the single-neuron estimator (source mc)",
         "mc_widths": "widths of the per-width Monte Carlo networks (default: widths)",
         "relu_sigma_b": "σ_b of ReLU (> 0: not one-dimensional)",
         "hms_relu": "also the HMS ReLU (σ_b = 0, one-dimensional) as a secondary figure"}
+# networks are independent (own seeds, own files): `rgflow reproduce` runs one task per net
+SPLIT = "nets"
 DEFAULTS = {
     "quick": {"nets": list(NETS), "d_in": 1, "source": "mc", "n_nets": 20_000,
               "n_neurons": 1_000_000, "seed": 0, "widths": list(HMS_WIDTHS),

@@ -37,6 +37,7 @@ from .._projection import HMS_QUARTIC_BASES, project_hms_bases
 from .._validate import check_seed
 from ._config import N_NETS, NETS, SEED, boolean, choice, choice_list, int_list, integer, real
 from ._plotting import NET_LABELS, figure, save_figure
+from ._progress import Bar
 
 __all__ = ["projection_table", "mode_quartic", "TITLE", "SCHEMA", "DEFAULTS", "run", "plot",
            "summary"]
@@ -154,15 +155,22 @@ def run(config: dict, *, progress: bool = False) -> dict:
             raise ValueError("configuration key `edgeworth.depth`: depth > 1 needs nets erf "
                              "and/or relu (a deep Gauss-net is not defined)")
         res = {"d_in": d, "depth": depth, "warning": WARNING, "nets": {}}
+        one_dim = config["relu_one_dimensional"] and d == 1 and depth == 1
+        bar = Bar(len(config["nets"]) + one_dim + 1, f"Edgeworth d_in={d} (net, then MC)",
+                  progress, unit="part")
         for name in config["nets"]:
             res["nets"][name] = projection_table(name, d, width=config["width"],
                                                  cutoff=config["cutoff"], depth=depth)
-        if config["relu_one_dimensional"] and d == 1 and depth == 1:
+            bar.update()
+        if one_dim:
             res["nets"]["relu_sigma_b0"] = projection_table(
                 "relu", 1, width=config["width"], cutoff=config["cutoff"], sigma_b=0.0,
                 xs=[[1.0]], note="one-dimensional: σ_b = 0 makes f(x) = x F, so one input x = 1")
+            bar.update()
         res["mode_quartic"] = mode_quartic(config["mc_net"], d, width=config["mc_width"],
                                            n_nets=config["n_nets"], seed=config["seed"])
+        bar.update()
+        bar.close()
         out[f"edgeworth_d{d}" + ("" if depth == 1 else f"_L{depth}")] = res
     return out
 

@@ -30,6 +30,7 @@ from .._nets import hms_inputs, make_net
 from .._validate import check_seed
 from ._config import N_NETS, NETS, SEED, boolean, choice, choice_list, int_list, real
 from ._plotting import NET_LABELS, figure, log_axes, pm, row_label, save_figure
+from ._progress import Bar
 
 HMS_WIDTHS = (2, 3, 4, 5, 10, 20, 50, 100, 500, 1000)
 
@@ -94,11 +95,7 @@ def free_theory(
     out = {"d_in": d_in, "n_nets": n_nets, "seed": seed, "widths": [int(w) for w in widths],
            "relu_sigma_b": float(relu_sigma_b), "nets": {}}
     jobs = [(i, name, int(w)) for i, name in enumerate(panels) for w in widths]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(jobs), desc="free theory (net, N)", unit="width")
+    bar = Bar(len(jobs), "free theory (net, N)", progress, unit="width")
     for i, name in enumerate(panels):
         xs = hms_inputs("relu" if name == "relu_hms" else name, d_in)
         base = _panel_net(name, 1, d_in, relu_sigma_b)
@@ -128,8 +125,7 @@ def free_theory(
                 r["exact"].append(exv)
                 resolved = sig[j] > RESOLVED * bg and err[j] > 0
                 r["z"].append(float((sig[j] - exv) / err[j]) if resolved else None)
-            if bar is not None:
-                bar.update()
+            bar.update()
         slopes, slope_errs, exact_slopes = {}, {}, {}
         for n in ORDERS:
             r = res[n]
@@ -149,8 +145,7 @@ def free_theory(
             "max_abs_z": float(max(zs)) if zs else None,
             "m2_consistent_with_background": bool(np.all(sig2 < 4 * bg2)),
         }
-    if bar is not None:
-        bar.close()
+    bar.close()
     # Headline slopes: averaged over panels where resolvable.
     out["slopes"] = {
         n: _mean_or_none([v["slopes"][n] for v in out["nets"].values()]) for n in ("2", "4", "6")

@@ -35,16 +35,19 @@ from .._frg_network import dimensionless_lpa_couplings, gauss_net_couplings
 from .._nets import GaussNet, hms_inputs
 from ._config import NETS, SEED, choice, choice_list, float_list, int_list, integer, optional, real  # noqa: F401
 from ._plotting import figure, save_figure
+from ._progress import Bar
 
 
 def frg_study(*, width: int = 10_000, d_in: int = 3, sigma_ws: Sequence[float] = (0.5, 1.0, 1.5, 2.0),
-              max_order: int = 10, flow_order: int = 6, k0: float = 1.0, t1: float = -4.0) -> dict:
+              max_order: int = 10, flow_order: int = 6, k0: float = 1.0, t1: float = -4.0,
+              progress=False) -> dict:
     """Compute the exponents table and the LPA flows from Gauss-net UV data (module docstring).
 
     **Arguments:** `width`, `d_in` (field-theory dimension d = d_in; the Wilson–Fisher analysis
     needs d = 3), `sigma_ws` (active-flow parameter values), `max_order` (largest polynomial
     truncation), `flow_order` (truncation used for the network flows), `k0` (the UV scale where the
-    network couplings are imposed), `t1` (= ln(k_IR/k0)).
+    network couplings are imposed), `t1` (= ln(k_IR/k0)), `progress`
+    (`rgflow.studies._progress`: the fixed-point tables, then one step per σ_W).
 
     **Returns:** a JSON-ready dict with keys `direction`, `nu`, `omega` (per truncation order,
     minimum expansion), `nu_zero`, `omega_zero` (expansion about ρ = 0), `grid`, `literature`,
@@ -52,6 +55,7 @@ def frg_study(*, width: int = 10_000, d_in: int = 3, sigma_ws: Sequence[float] =
     and `initial_data_by_width` (the UV couplings against N at σ_W = 1).
     """
     d = float(d_in)
+    bar = Bar(1 + len(sigma_ws), "Wilson–Fisher tables, then network flows (σ_W)", progress)
     out: dict = {"d": d, "width": width, "k0": k0, "direction": DIRECTION_LPA,
                  "network_link": network_link(k0)}
     if 2 < d < 4:
@@ -70,6 +74,7 @@ def frg_study(*, width: int = 10_000, d_in: int = 3, sigma_ws: Sequence[float] =
         if d == 3.0:
             out["literature"] = {"nu": LPA_NU_D3, "omega": LPA_OMEGA_D3,
                                  "source": "LPA, Litim regulator (Litim 2002)"}
+    bar.update()
     lpa = PolynomialLPA(d=d, order=flow_order)
     xs = hms_inputs("gauss", d_in)
     nets = []
@@ -85,6 +90,7 @@ def frg_study(*, width: int = 10_000, d_in: int = 3, sigma_ws: Sequence[float] =
                      "flow": {"t": np.asarray(sol.ts)[ok].tolist(), "u2": ys[ok, 0].tolist(),
                               "u4": (6 * ys[ok, 1]).tolist()},
                      "result": str(sol.result)})
+        bar.update()
     out["network"] = nets
     # the UV data against the width (σ_W = 1): ū4 ∝ 1/N and ū6 ∝ 1/N² (the 1/N hierarchy of the
     # matched couplings); their size depends on the arbitrary k0 (a_n ∝ k0^{n(d−2)−d})
@@ -177,7 +183,8 @@ DEFAULTS = {
 
 def run(config: dict, *, progress: bool = False) -> dict:
     return {"frg_flow": frg_study(width=config["width"], d_in=config["d_in"],
-                                  sigma_ws=config["sigma_ws"], max_order=config["max_order"])}
+                                  sigma_ws=config["sigma_ws"], max_order=config["max_order"],
+                                  progress=progress)}
 
 
 def plot(result: dict, stem) -> list:

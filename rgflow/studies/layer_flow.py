@@ -32,6 +32,7 @@ from .._nets import standard_normals
 from .._validate import check_seed
 from ._config import SEED, choice_list, float_list, integer, real
 from ._plotting import figure, save_figure
+from ._progress import steps
 
 ACTIVATIONS = ("relu", "erf", "tanh", "linear")
 LABELS = {"relu": "ReLU", "erf": "Erf", "tanh": "tanh", "linear": "linear"}
@@ -82,13 +83,11 @@ def layer_moments(activation, n, depth, sigma_w, sigma_b, xs, n_nets, *, key, n_
     """Block sums `(B, depth + 1, 6)` of the per-layer moments (see `_block_moments`)."""
     per = n_nets // n_blocks
     out = []
-    for b in range(n_blocks):
+    desc = f"{activation} n={n} σ_b={sigma_b:.3g} σ_W={sigma_w:.3g} (blocks)"
+    for b in steps(range(n_blocks), desc, progress, unit="block"):
         out.append(np.asarray(_block_moments(activation, n, depth, float(sigma_w),
                                              float(sigma_b), per, jnp.asarray(xs), key,
                                              jnp.uint32(b * per))))
-        if progress:
-            print(f"  {activation} n={n} σ_b={sigma_b:.3g} σ_W={sigma_w:.3g}: block {b + 1}/"
-                  f"{n_blocks}", flush=True)
     return np.stack(out), per
 
 

@@ -58,6 +58,7 @@ from ._config import (  # noqa: F401
     real,
 )
 from ._plotting import NET_LABELS, figure, log_axes, row_label, save_figure
+from ._progress import steps
 from .free_theory import HMS_WIDTHS
 
 __all__ = [
@@ -347,12 +348,7 @@ SMALL = {"nets": ["relu"], "d_in": 1, "source": "exact", "n_nets": 400, "seed": 
 def run(config: dict, *, progress: bool = False) -> dict:
     res = {"d_in": config["d_in"], "source": config["source"], "nets": {}, "breaking": {},
            "caption": CAPTION}
-    it = config["nets"]
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="operator choice (net)", unit="net")
-    for name in it:
+    for name in steps(config["nets"], "operator choice (net)", progress, unit="net"):
         res["nets"][name] = compare_operators(
             name, d_in=config["d_in"], width=config["width"], source=config["source"],
             n_nets=config["n_nets"], seed=config["seed"],

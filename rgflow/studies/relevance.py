@@ -48,6 +48,7 @@ from .._relevance import (
 from .._validate import check_seed
 from ._config import N_NETS, NETS, SEED, choice, choice_list, int_list
 from ._plotting import NET_LABELS, figure, save_figure
+from ._progress import Bar
 from .rg_lambda import DEFAULT_WIDTHS, HMS_CUTOFFS, WINDOW_MIN
 
 DEFAULT_D_IN = {"erf": 1, "relu": 2, "gauss": 1}
@@ -107,6 +108,7 @@ def relevance_study(
     window_min: float = WINDOW_MIN,
     width_factors=(1, 10, 100),
     stiffness_limit: float = 50.0,
+    progress=False,
 ) -> dict:
     """Refits, diffrax flow, checked dimensionful exponents and the 1/N hierarchy of
     (λ0, λ2, κ, λ_NL) (module docstring).
@@ -118,6 +120,8 @@ def relevance_study(
     - `source`: "exact" or "mc" (`n_nets`, `seed`; one ensemble per width).
     - `cutoffs`: the cutoffs; `window_min`: the window Λ >= `window_min` of the exponents.
     - `width_factors`: the widths of the hierarchy are N × these (at least two, distinct).
+    - `progress`: `rgflow.studies._progress` (4 steps: targets, tables and refits, flow,
+      1/N hierarchy).
     - `stiffness_limit`: if the exact-refit flow has |eigenvalues| of ∂β/∂g above this (nearly
       collinear design columns, see `rgflow._flow`), the homogeneous flow is used instead; its
       departure from the refits is then measured and reported like any other.
@@ -143,7 +147,9 @@ def relevance_study(
     xs = hms_inputs(net_name, d_in)
     cut = np.asarray(cutoffs, np.float64)
     act = Action(net, [PolynomialQuartic(), LocalCoupling(6), BilocalQuartic()])
+    bar = Bar(4, f"{net_name} (targets, tables, flow, 1/N)", progress)
     t, err, w = _targets(net, xs, source, n_nets, seed)
+    bar.update()
     prob = matching_problem(act, xs, t, w, stderr=err)
     fd = field_dimension(net, xs)
     dims = coupling_dimensions(act, fd)
@@ -166,6 +172,7 @@ def relevance_study(
     except ValueError as e:  # rank-deficient: report, do not flow NaNs
         out.update({"error": str(e), "exponents": None, "hierarchy": None})
         return out
+    bar.update()
     stiff = _max_growth_eig(prob, cut[-1:], g_ref[-1])
     exact_flow = stiff < stiffness_limit
     rtol = 1e-10 if exact_flow else 1e-8
@@ -187,6 +194,7 @@ def relevance_study(
         "residual": fit_residuals(prob, cut, g_ref).tolist(),
         "exponents": exps,
     })
+    bar.update()
     # the 1/N hierarchy: the same conditions at N × factors
     widths = [width * f for f in factors]
     tg, wt, tnorm = [], [], {4: [], 6: []}
@@ -312,6 +320,8 @@ def plot_relevance(res: dict, path_stem, formats=("png",)) -> list:
 TITLE = "Exponents of dimensionful couplings λ0, λ2, κ, λ_NL and their 1/N hierarchy (beyond the paper)"
 SCHEMA = {"nets": choice_list(*NETS), "source": choice("exact", "mc"), "n_nets": N_NETS,
           "seed": SEED, "width_factors": int_list(minimum=1)}
+# networks are independent (own seeds, own files): `rgflow reproduce` runs one task per net
+SPLIT = "nets"
 DEFAULTS = {
     "quick": {"nets": list(NETS), "source": "exact", "n_nets": 200_000, "seed": 0,
               "width_factors": [1, 10, 100]},
@@ -324,7 +334,8 @@ def run(config: dict, *, progress: bool = False) -> dict:
     out = {}
     for name in config["nets"]:
         res = relevance_study(name, source=config["source"], n_nets=config["n_nets"],
-                              seed=config["seed"], width_factors=config["width_factors"])
+                              seed=config["seed"], width_factors=config["width_factors"],
+                              progress=progress)
         out[f"relevance_{name}_d{res['d_in']}"] = res
     return out
 

@@ -56,6 +56,7 @@ from ._config import (  # noqa: F401
     real,
 )
 from ._plotting import NET_LABELS, figure, save_figure
+from ._progress import steps
 
 HMS_CUTOFFS = (7.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 70.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3,
                7e3, 1e4, 2e4, 4e4, 6e4, 8e4, 1e5)
@@ -402,6 +403,8 @@ TITLE = "λ(Λ): refits, power counting and the diffrax flow (HMS fig. 3)"
 SCHEMA = {"nets": choice_list(*NETS), "d_ins": choice_list(1, 2, 3),
           "source": choice("exact", "mc"), "n_nets": N_NETS, "seed": SEED,
           "width": optional(integer(1)), "depth": integer(1, 64)}
+# networks are independent (own seeds, own files): `rgflow reproduce` runs one task per net
+SPLIT = "nets"
 DEFAULTS = {
     # quick: d_in = 1 only (runtime budget of the demo); d_in = 2, 3 with --profile full or --d-in
     "quick": {"nets": list(NETS), "d_ins": [1], "source": "exact", "n_nets": 200_000,
@@ -418,11 +421,11 @@ def run(config: dict, *, progress: bool = False) -> dict:
                          "relu (a deep Gauss-net is not defined); pass e.g. --nets erf,relu")
     suffix = "" if depth == 1 else f"_L{depth}"
     out = {}
-    for name in config["nets"]:
-        for d in config["d_ins"]:
-            out[f"rg_lambda_{name}_d{d}{suffix}"] = rg_lambda(
-                name, d, width=config["width"], source=config["source"],
-                n_nets=config["n_nets"], seed=config["seed"], depth=depth)
+    jobs = [(name, d) for name in config["nets"] for d in config["d_ins"]]
+    for name, d in steps(jobs, "λ(Λ) refits and flow (net, d_in)", progress, unit="net"):
+        out[f"rg_lambda_{name}_d{d}{suffix}"] = rg_lambda(
+            name, d, width=config["width"], source=config["source"],
+            n_nets=config["n_nets"], seed=config["seed"], depth=depth)
     return out
 
 

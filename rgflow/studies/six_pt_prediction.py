@@ -24,6 +24,7 @@ from .._tuples import sorted_tuples, splits, to_full
 from .._validate import check_seed
 from ._config import N_NETS, NETS, SEED, boolean, choice, choice_list, integer, optional, real
 from ._plotting import NET_LABELS, figure, row_label, save_figure
+from ._progress import steps
 
 __all__ = ["HMS_CUTOFFS", "DEFAULT_WIDTHS", "six_pt_prediction", "six_point_prediction"]
 
@@ -267,6 +268,8 @@ SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice(
           "relu_sigma_b": real(minimum=0.0), "hms_relu": boolean()}
 HELP = {"relu_sigma_b": "σ_b of ReLU (> 0: not one-dimensional)",
         "hms_relu": "add the HMS ReLU (σ_b = 0, one-dimensional) as a secondary panel"}
+# networks are independent (own seeds, own files): `rgflow reproduce` runs one task per net
+SPLIT = "nets"
 DEFAULTS = {
     "quick": {"nets": list(NETS), "d_in": 1, "source": "mc", "n_nets": 100_000, "seed": 0,
               "width": None, "relu_sigma_b": 1.0, "hms_relu": True},
@@ -284,12 +287,7 @@ def run(config: dict, *, progress: bool = False) -> dict:
         jobs.append((name, config["relu_sigma_b"] if name == "relu" else None, False))
         if name == "relu" and config["hms_relu"]:
             jobs.append((name, 0.0, True))
-    it = jobs
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(jobs, desc="6-pt prediction (net)", unit="net")
-    for name, sb, secondary in it:
+    for name, sb, secondary in steps(jobs, "6-pt prediction (net)", progress, unit="net"):
         r = six_pt_prediction(name, width=config["width"], d_in=config["d_in"],
                               source=config["source"], n_nets=config["n_nets"],
                               seed=config["seed"], sigma_b=sb)

@@ -45,6 +45,7 @@ from .._tuples import sorted_tuples, splits, to_full
 from .._validate import check_seed
 from ._config import N_NETS, NETS, SEED, choice, choice_list, int_list, integer, optional, real
 from ._plotting import NET_LABELS, figure, log_axes, row_label, save_figure
+from ._progress import steps
 from .free_theory import HMS_WIDTHS
 
 __all__ = ["width_scaling", "plot_width_scaling", "disconnected_six"]
@@ -143,12 +144,7 @@ def width_scaling(
         for k in ("mc_lambda", "mc_lambda_err", "mc_kappa", "mc_kappa_err", "mc_chi2_dof",
                   "mc_converged", "mc_lambda_z", "mc_kappa_z"):
             rows[k] = []
-    it = widths
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(widths, desc=f"{net} widths")
-    for w in it:
+    for w in steps(widths, f"{net} widths", progress, unit="width"):
         nw = make_net(net, width=w, d_in=d_in, **nkw)
         if source == "exact":
             data = exact_data(nw, xs, (4, 6), rel_error=rel_error)
@@ -315,6 +311,8 @@ HELP = {"n_neurons": "neurons of the single-neuron Monte Carlo fits beside the e
                      "(none: no Monte Carlo)",
         "relu_sigma_b": "σ_b of ReLU (> 0: not one-dimensional)"}
 QUICK_WIDTHS = [2, 5, 10, 50, 200, 1000]
+# networks are independent (own seeds, own files): `rgflow reproduce` runs one task per net
+SPLIT = "nets"
 DEFAULTS = {
     "quick": {"nets": list(NETS), "d_in": 1, "source": "exact", "n_nets": 50_000, "seed": 0,
               "widths": QUICK_WIDTHS, "n_neurons": 1_000_000, "relu_sigma_b": 1.0},

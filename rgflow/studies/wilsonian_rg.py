@@ -27,6 +27,7 @@ from .._wilsonian import (
 )
 from ._config import NETS, choice, choice_list, int_list, integer, real
 from ._plotting import NET_LABELS, figure, save_figure
+from ._progress import steps
 
 TITLE = "Wilsonian mode elimination: flow vs exact route, running vs N (beyond the paper)"
 SCHEMA = {
@@ -48,6 +49,8 @@ HELP = {
     "regulator": "regulator of the flow (smooth: C-infinity compact step; sharp)",
     "n_mu": "number of saved cutoffs mu per flow",
 }
+# networks are independent (own seeds, own files): `rgflow reproduce` runs one task per net
+SPLIT = "nets"
 DEFAULTS = {
     "quick": {"nets": ["erf", "relu"], "d_ins": [1], "widths": [1000, 10000, 100000], "keep": 2,
               "inputs": ["hms"], "grid_points": 12, "grid_extent": 3.0, "regulator": "smooth",
@@ -73,8 +76,10 @@ def _slope(ns, values):
 
 
 def wilsonian_study(name: str, xs: np.ndarray, d_in: int, widths, keep: int, *,
-                    regulator: str = "smooth", n_mu: int = 24, label: str = "hms") -> dict:
-    """One net on one input set (module docstring). **Returns:** a JSON-ready dict."""
+                    regulator: str = "smooth", n_mu: int = 24, label: str = "hms",
+                    progress=False) -> dict:
+    """One net on one input set (module docstring); `progress` reports one step per width
+    (`rgflow.studies._progress`). **Returns:** a JSON-ready dict."""
     xs = np.asarray(xs, dtype=np.float64)
     base = _net(name, 1, d_in)
     modes = kernel_modes(base, xs)
@@ -99,7 +104,7 @@ def wilsonian_study(name: str, xs: np.ndarray, d_in: int, widths, keep: int, *,
     if name in _SIGMA_B:
         out["sigma_b"] = _SIGMA_B[name]
     gaps, runs = [], []
-    for n in widths:
+    for n in steps(widths, f"{name} {label} d_in={d_in} (widths N)", progress, unit="width"):
         net = _net(name, n, d_in)
         cum = {4: k4 / n, 6: k6 / n**2}
         full = integrate_out(net, xs, p, modes=modes, cumulants=cum)
@@ -230,13 +235,13 @@ def run(config: dict, *, progress: bool = False) -> dict:
                         raise ValueError(f"configuration key `d_ins`: must be 1, 2 or 3, got {d}")
                     out[f"wilsonian_{name}_d{d}"] = wilsonian_study(
                         name, hms_inputs(name, d), d, config["widths"], config["keep"],
-                        regulator=config["regulator"], n_mu=config["n_mu"])
+                        regulator=config["regulator"], n_mu=config["n_mu"], progress=progress)
             else:
                 xs = np.linspace(-config["grid_extent"], config["grid_extent"],
                                  config["grid_points"])[:, None]
                 out[f"wilsonian_{name}_d1_grid{config['grid_points']}"] = wilsonian_study(
                     name, xs, 1, config["widths"], config["keep"], regulator=config["regulator"],
-                    n_mu=config["n_mu"], label="grid")
+                    n_mu=config["n_mu"], label="grid", progress=progress)
     return out
 
 
