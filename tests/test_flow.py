@@ -28,6 +28,7 @@ def erf_poly():
     return _problem("erf", 1, [PolynomialQuartic()])
 
 
+@pytest.mark.slow  # ~7-10 s; `make test-slow`
 def test_flow_matches_refits_erf_two_couplings(erf_poly):
     # (λ0, λ2) over-determined by 126 entries; beyond Λ ~ 10⁴ the two Erf columns become
     # collinear (both → Π k(x_i)) and the exact-refit flow turns unstable (rgflow._flow docs)
@@ -39,6 +40,7 @@ def test_flow_matches_refits_erf_two_couplings(erf_poly):
     assert sol.stats["num_steps"] > 0
 
 
+@pytest.mark.slow  # ~10-20 s; `make test-slow`
 def test_flow_both_directions():
     """IR → UV: decreasing Λ from the refit at 10⁵ lands on the refits down to 7.
 
@@ -86,6 +88,7 @@ def test_relu_flow_is_power_law_and_differentiable():
     np.testing.assert_allclose(np.asarray(grad), (1e5 / 7.0) ** -6, rtol=1e-6)
 
 
+@pytest.mark.slow  # ~10-20 s; `make test-slow`
 def test_blowup_event_and_throw():
     """Off the matched solution, the exact-refit flow towards small Λ is repelled from the refits
     (perturbations grow like I4(Λ_start)/I4(Λ)): the blow-up event stops it, no NaN flow."""

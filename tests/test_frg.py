@@ -26,6 +26,7 @@ def test_gaussian_fixed_point_exponents_any_d(d, order):
     np.testing.assert_allclose(np.sort(theta)[::-1], gaussian_exponents(d, order), atol=1e-12)
 
 
+@pytest.mark.slow  # ~10-20 s; `make test-slow`
 def test_wilson_fisher_d3_minimum_expansion_converges():
     seq = wilson_fisher_sequence(3.0, 8, expansion="minimum")
     nus = np.array([fp.nu for fp in seq])
@@ -91,6 +92,7 @@ def test_no_fixed_point_is_an_error():
 
 
 # ------------------------------------------------------------------ network link (Gauss-net) ---
+@pytest.mark.slow  # ~10-20 s; `make test-slow`
 def test_gauss_closed_form_diagrams_against_quadrature():
     from scipy import integrate
 

@@ -196,6 +196,7 @@ def test_d3_against_nested_adaptive(name):
     _check(got[sel], ref, rtol=1e-8 if name == "erf" else 1e-7)
 
 
+@pytest.mark.slow  # ~7-10 s; `make test-slow`
 def test_d3_self_convergence():
     """Default rule against a finer one (more face panels, finer radial grading), Erf d_in = 3."""
     net = rgflow.ErfNet(width=5, d_in=3)

@@ -131,6 +131,7 @@ def test_failed_checks():
         dimensionful_exponents(None, WINDOW, max_residual=-1)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow  # ~7-10 s; `make test-slow`
 def test_width_hierarchy_relu_d1():
     """λ ∝ 1/N and κ ∝ 1/N² (κ including its λ² exchange part), κ/λ ∝ 1/N, from exact
     correlators computed independently at each width (ReLU d_in = 1, σ_b = 0: one local λ and κ

@@ -17,6 +17,7 @@ stages = ["free_theory"]
 nets = ["relu"]
 widths = [2, 20]
 n_nets = 600
+hms_relu = false
 """
 
 
@@ -51,55 +52,49 @@ def test_second_run_reuses_cache(tmp_path):
     path.write_text(SMALL)
     cfg = load_config(path)
     out = tmp_path / "figs"
-    first = reproduce(cfg, out, log=lambda *_: None)
+    first = reproduce(cfg, out, log=lambda *_: None, jobs=0)
     assert not first["free_theory"]["cached"]
     data = json.loads((out / "free_theory_d1.json").read_text())
     assert data["widths"] == [2, 20] and "slopes" in data
     assert (out / "free_theory_d1.png").exists() and (out / "free_theory_d1.pdf").exists()
     assert "relu" in (out / "summary.md").read_text()
-    second = reproduce(cfg, out, log=lambda *_: None)
+    second = reproduce(cfg, out, log=lambda *_: None, jobs=0)
     assert second["free_theory"]["cached"]
     # a changed setting invalidates only that stage's cache
     cfg["free_theory"]["seed"] = 1
-    third = reproduce(cfg, out, log=lambda *_: None)
+    third = reproduce(cfg, out, log=lambda *_: None, jobs=0)
     assert not third["free_theory"]["cached"]
 
 
-TWO_STAGES = """
-stages = ["width_scaling", "free_theory"]
-[width_scaling]
+TWO_NETS = """
+stages = ["six_pt_prediction"]
+[six_pt_prediction]
 nets = ["erf", "gauss"]
 source = "exact"
-widths = [2, 8]
-n_neurons = 3000
-[free_theory]
-nets = ["relu"]
-widths = [2, 20]
-n_nets = 600
+width = 5
 """
 
 
 def test_worker_processes_reproduce_the_in_process_run(tmp_path):
-    """`jobs=2` (one forked process per task, width_scaling split per net) writes the same bytes
+    """`jobs=2` (one forked process per task, six_pt_prediction split per net) writes the same bytes
     as the in-process run, reports progress per task, and the cache holds for both."""
     path = tmp_path / "c.toml"
-    path.write_text(TWO_STAGES)
+    path.write_text(TWO_NETS)
     cfg = load_config(path)
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
     reproduce(cfg, serial, jobs=0, log=lambda *_: None)
     lines = []
     rep = reproduce(cfg, parallel, jobs=2, log=lines.append)
-    assert not rep["width_scaling"]["cached"]
-    assert rep["width_scaling"]["stems"] == ["width_scaling_erf_d1", "width_scaling_gauss_d1"]
+    assert not rep["six_pt_prediction"]["cached"]
+    assert rep["six_pt_prediction"]["stems"] == ["six_pt_prediction_erf", "six_pt_prediction_gauss"]
     names = sorted(f.name for f in serial.glob("*.json"))
-    assert names == sorted(f.name for f in parallel.glob("*.json")) and len(names) == 3
+    assert names == sorted(f.name for f in parallel.glob("*.json")) and len(names) == 2
     for name in names:
         assert (serial / name).read_bytes() == (parallel / name).read_bytes(), name
     assert (serial / "summary.md").read_text() == (parallel / "summary.md").read_text()
-    assert any(line.startswith("    width_scaling[gauss] ") for line in lines)
-    assert any(re.search(r"free theory \(net, N\): (\d+)/\1$", line) for line in lines)
+    assert any(re.search(r"^    six_pt_prediction\[gauss\] .*: 1/1$", line) for line in lines)
     again = reproduce(cfg, parallel, jobs=2, log=lambda *_: None)
-    assert again["width_scaling"]["cached"] and again["free_theory"]["cached"]
+    assert again["six_pt_prediction"]["cached"]
 
 
 def test_failed_worker_task_names_the_stage_and_writes_no_marker(tmp_path):

@@ -16,9 +16,7 @@ from pathlib import Path
 
 import jax
 
-import rgflow  # noqa: F401  (preloaded into the fork server)
-from rgflow.studies import STUDIES
-
+from ..studies import STUDIES
 from .reproduce import _run_study
 
 for _name in STUDIES:  # preload every study module (and matplotlib through them)

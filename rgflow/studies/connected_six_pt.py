@@ -299,9 +299,11 @@ SMALL = {"nets": ["erf"], "d_in": 1, "source": "mc", "n_nets": 400, "n_neurons":
 
 def run(config: dict, *, progress: bool = False) -> dict:
     out = {}
-    jobs = [(name, config["relu_sigma_b"] if name == "relu" else 0.0, "") for name in config["nets"]]
-    if config["hms_relu"] and "relu" in config["nets"]:
-        jobs.append(("relu", 0.0, "_hms"))
+    jobs = []
+    for name in config["nets"]:  # the HMS ReLU right after ReLU: the same order when split
+        jobs.append((name, config["relu_sigma_b"] if name == "relu" else 0.0, ""))
+        if name == "relu" and config["hms_relu"]:
+            jobs.append(("relu", 0.0, "_hms"))
     for name, sb, tag in jobs:
         r = connected_six_scaling(
             name, d_in=config["d_in"], widths=config["widths"], source=config["source"],
