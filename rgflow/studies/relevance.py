@@ -213,6 +213,8 @@ def relevance_study(
         str(k): float(np.polyfit(logn, np.log(tnorm[k]), 1)[0]) for k in (4, 6)}
     hier["predicted_correlator_width_exponents"] = {"4": -1.0, "6": -2.0}
     out["hierarchy"] = hier
+    bar.update()
+    bar.close()
     return out
 
 
