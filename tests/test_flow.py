@@ -76,6 +76,7 @@ def test_chebyshev_interpolant_exactness():
         np.testing.assert_allclose(np.asarray(dv), df(t), rtol=1e-11)
 
 
+@pytest.mark.slow  # ~13-25 s; `make test-slow`
 def test_relu_flow_is_power_law_and_differentiable():
     """ReLU σ_b = 0: λ(Λ) = λ(Λ0)(Λ/Λ0)^{−(d+4)} for any λ(Λ0) under the homogeneous flow;
     d λ(Λ1)/d λ(Λ0) by autodiff through diffrax."""

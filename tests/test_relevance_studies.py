@@ -17,6 +17,7 @@ def erf_d1():
     return rg_lambda.rg_lambda("erf", 1, cutoffs=CUTS, n_dense=4)
 
 
+@pytest.mark.slow  # ~13-25 s; `make test-slow`
 def test_rg_lambda_erf_d1_reported_as_failure(erf_d1, tmp_path):
     """One local λ does not describe Erf d_in = 1 (least-squares residual ~0.9 of ΔG4): no
     exponent is printed, the failure and its number are, in JSON, summary row and figure."""
