@@ -132,11 +132,14 @@ def _sym_sum(t, n, parts):
     return total
 
 
+def _erf_cumulants(width):
+    """An Erf-net at the two test inputs and its exact (K, κ4, κ6)."""
+    net = rgflow.ErfNet(width=width, d_in=1)
+    return net, *(np.asarray(rgflow.exact_connected(net, ERF_XS, n)) for n in (2, 4, 6))
+
+
 def test_generated_correlators_reproduce_cumulants():
-    net = rgflow.ErfNet(width=4, d_in=1)
-    k = np.asarray(rgflow.exact_connected(net, ERF_XS, 2))
-    k4 = np.asarray(rgflow.exact_connected(net, ERF_XS, 4))
-    k6 = np.asarray(rgflow.exact_connected(net, ERF_XS, 6))
+    net, k, k4, k6 = _erf_cumulants(4)
     a1 = rgflow.edgeworth_action(net, ERF_XS, order=1)
     a2 = rgflow.edgeworth_action(net, ERF_XS, order=2)
     # tensor Gauss–Hermite rule for N(0, K) on R², exact for polynomials of degree <= 19 per axis
@@ -266,10 +269,7 @@ def _tensor_monomials(tensors):
 
 
 def test_independent_implementation_erf_two_inputs():
-    net = rgflow.ErfNet(width=5, d_in=1)
-    k = np.asarray(rgflow.exact_connected(net, ERF_XS, 2))
-    k4 = np.asarray(rgflow.exact_connected(net, ERF_XS, 4))
-    k6 = np.asarray(rgflow.exact_connected(net, ERF_XS, 6))
+    net, k, k4, k6 = _erf_cumulants(5)
     g = np.linalg.inv(k)
     rng = np.random.default_rng(0)
     f = rng.normal(size=(120, 2)) @ np.linalg.cholesky(k).T * 1.5

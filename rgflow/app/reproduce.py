@@ -191,9 +191,9 @@ def reproduce(config: dict, out: str | Path, *, force: bool = False, log=print,
                 continue
         pending.append((i, name, marker))
     if jobs == 0:
+        bars = sys.stderr.isatty() if progress is None else progress
         for i, name, marker in pending:
             log(f"[{i}/{n}] {STUDIES[name].TITLE} ...")
-            bars = sys.stderr.isatty() if progress is None else progress
             t0 = time.perf_counter()
             info = _run_study(name, config[name], out, True if bars else _Throttle(log, ""))
             _release_memory()
@@ -224,17 +224,17 @@ def _run_parallel(config, pending, n, out, cache, jobs, log, report) -> None:
     tasks = []  # (task id, stage, config, label)
     for _, name, _ in pending:
         tasks += [(len(tasks) + k, *t) for k, t in enumerate(_tasks(name, config[name]))]
-    order = sorted(tasks, key=lambda t: -_COST_HINT.get(t[1], 30)
-                   / len(_tasks(t[1], config[t[1]])))
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["rgflow.app._worker"])
-    from . import _worker  # noqa: F401, PLC0415  (the same module the fork server preloads)
+    ctx.set_forkserver_preload(["rgflow.app._preload"])
+    from . import _worker  # noqa: PLC0415  (light: the studies are imported by the fork server)
 
     q = ctx.Queue()
     x64 = bool(jax.config.jax_enable_x64)
     index = {name: i for i, name, _ in pending}
     markers = {name: m for _, name, m in pending}
     remaining = {name: sum(t[1] == name for t in tasks) for _, name, _ in pending}
+    # longest tasks first (a split stage's hint is shared by its tasks)
+    order = sorted(tasks, key=lambda t: -_COST_HINT.get(t[1], 30) / remaining[t[1]])
     results = {name: {} for _, name, _ in pending}
     started, running, throttles = {}, {}, {}
     failure = None

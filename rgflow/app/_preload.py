@@ -1,0 +1,13 @@
+"""Imported once by the fork server of `rgflow reproduce --jobs N` (never by the parent process):
+the worker and every study module (matplotlib through them), so that each forked task starts
+without importing anything (`rgflow.app._worker`)."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..studies import STUDIES
+from . import _worker  # noqa: F401
+
+for _name in STUDIES:
+    importlib.import_module(f"rgflow.studies.{_name}")
