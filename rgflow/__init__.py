@@ -105,3 +105,4 @@ from ._wilsonian import integrate_out as integrate_out
 from ._wilsonian import standardised_couplings as standardised_couplings
 from ._wilsonian import wilsonian_flow as wilsonian_flow
 from ._wilsonian import wilsonian_relevance as wilsonian_relevance
+from ._xla_cache import enable_compilation_cache as enable_compilation_cache

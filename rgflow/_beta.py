@@ -184,9 +184,10 @@ class MatchingProblem:
                         compiled = None  # diagram code that needs concrete values (Gauss-net)
                 if out is None:
                     out = tangent(c)
-                parts.append(tuple(None if a is None else a[:k] for a in out))
+                parts.append(tuple(None if a is None else np.asarray(a)[:k] for a in out))
+            # host (NumPy) arrays: slicing and joining them compiles nothing
             self._cache[key] = tuple(
-                None if parts[0][j] is None else jnp.concatenate([p[j] for p in parts])
+                None if parts[0][j] is None else np.concatenate([p[j] for p in parts])
                 for j in range(4)
             )
         return self._cache[key]

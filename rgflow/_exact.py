@@ -15,6 +15,9 @@ feature dimensions, ~1e-7 for ReLU in 4 feature dimensions.
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -39,7 +42,47 @@ def _output(values, n_points: int, order: int, full: bool):
         values, f"the exact {order}-point result",
         "it overflows float64 for these inputs, σ_W or σ_b (e.g. Gauss-net moments grow like "
         "exp(n² S_xx / 2)); use smaller |x| or σ")
-    return to_full(values, n_points, order) if full else values
+    return _to_full(values, n_points, order) if full else values
+
+
+# The assembly of correlators from kernels and neuron moments is pure indexing and arithmetic:
+# compiled once per (points, order) instead of dozens of eagerly dispatched gathers and products
+# (each a separate XLA program of ~2 MB on CPU).
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _to_full(values, n_points: int, order: int):
+    return to_full(values, n_points, order)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _gp_tuples(k, n_points: int, order: int):
+    """Σ_pairings Π K on the sorted tuples."""
+    return wick_sum(k, sorted_tuples(n_points, order))
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5))
+def _connected_from_moments(scale, m2, m4, m6, n_points: int, order: int):
+    """G4_c = scale (3 M4 − Σ_pairings Π C) or G6_c = scale × (the bracket of physics.md §4),
+    from the neuron moments on the sorted tuples (m6 unused for order 4)."""
+    c = to_full(m2, n_points, 2)
+    if order == 4:
+        return scale * (3 * m4 - wick_sum(c, sorted_tuples(n_points, 4)))
+    return scale * _neuron_connected(c, to_full(m4, n_points, 4), m6,
+                                     sorted_tuples(n_points, 6))
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _moment_from_parts(k, g4c, g6c, n_points: int, order: int):
+    """G4 = G4_GP + G4_c or G6 = G6_GP + Σ_15 K G4_c + G6_c on the sorted tuples."""
+    t = sorted_tuples(n_points, order)
+    if order == 4:
+        return wick_sum(k, t) + g4c
+    g4c_full = to_full(g4c, n_points, 4)
+    mixed = 0.0
+    for pair, rest in splits(6, 2):
+        mixed = mixed + k[t[:, pair[0]], t[:, pair[1]]] * g4c_full[
+            t[:, rest[0]], t[:, rest[1]], t[:, rest[2]], t[:, rest[3]]
+        ]
+    return wick_sum(k, t) + mixed + g6c
 
 
 def gp_correlator(
@@ -63,8 +106,7 @@ def gp_correlator(
     xs = check_inputs(xs, net.d_in)
     order = check_order("order", order, _GP_ORDERS)
     k = net.kernel(jnp.asarray(xs), jnp.asarray(xs))
-    t = sorted_tuples(xs.shape[0], order)
-    return _output(wick_sum(k, t), xs.shape[0], order, full)
+    return _output(_gp_tuples(k, xs.shape[0], order), xs.shape[0], order, full)
 
 
 def _neuron_connected(c, m4_full, m6, t6):
@@ -106,15 +148,11 @@ def exact_connected(
 
 def _connected_tuples(net: AbstractNet, xs: np.ndarray, order: int) -> jnp.ndarray:
     p, n_w = xs.shape[0], net.width
-    c = to_full(neuron_moments(net, xs, 2), p, 2)
-    if order == 4:
-        t4 = sorted_tuples(p, 4)
-        m4 = neuron_moments(net, xs, 4)
-        return net.sigma_w**4 / n_w * (3 * m4 - wick_sum(c, t4))
-    m4_full = to_full(neuron_moments(net, xs, 4), p, 4)
-    t6 = sorted_tuples(p, 6)
-    m6 = neuron_moments(net, xs, 6)
-    return net.sigma_w**6 / n_w**2 * _neuron_connected(c, m4_full, m6, t6)
+    scale = jnp.asarray(net.sigma_w**order / n_w ** (order // 2 - 1), jnp.float64)
+    m2 = neuron_moments(net, xs, 2)
+    m4 = neuron_moments(net, xs, 4)
+    m6 = neuron_moments(net, xs, 6) if order == 6 else m4
+    return _connected_from_moments(scale, m2, m4, m6, p, order)
 
 
 def exact_moment(
@@ -138,13 +176,6 @@ def exact_moment(
     if order == 2:
         return _output(k[t[:, 0], t[:, 1]], p, 2, full)
     g4c = _connected_tuples(net, xs, 4)
-    if order == 4:
-        return _output(wick_sum(k, t) + g4c, p, 4, full)
-    g4c_full = to_full(g4c, p, 4)
-    mixed = 0.0
-    for pair, rest in splits(6, 2):
-        mixed = mixed + k[t[:, pair[0]], t[:, pair[1]]] * g4c_full[
-            t[:, rest[0]], t[:, rest[1]], t[:, rest[2]], t[:, rest[3]]
-        ]
-    g6 = wick_sum(k, t) + mixed + _connected_tuples(net, xs, 6)
-    return _output(g6, p, 6, full)
+    g6c = _connected_tuples(net, xs, 6) if order == 6 else g4c
+    g6 = _moment_from_parts(k, g4c, g6c, p, order)
+    return _output(g6, p, order, full)

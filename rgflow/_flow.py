@@ -63,8 +63,9 @@ def _cheb_nodes(n: int) -> np.ndarray:
     return np.cos(np.pi * np.arange(n) / (n - 1))
 
 
-def _cheb_coeffs(values: jnp.ndarray) -> jnp.ndarray:
-    """Chebyshev coefficients from values at Lobatto nodes (axis 0), by the DCT-I sum."""
+def _cheb_coeffs(values: np.ndarray) -> np.ndarray:
+    """Chebyshev coefficients from values at Lobatto nodes (axis 0), by the DCT-I sum (NumPy:
+    tables are built on the host, compiling nothing)."""
     n = values.shape[0]
     k = np.arange(n)
     c = np.cos(np.pi * np.outer(k, k) / (n - 1))
@@ -73,7 +74,7 @@ def _cheb_coeffs(values: jnp.ndarray) -> jnp.ndarray:
     mat = (2.0 / (n - 1)) * c * w[None, :]
     mat[0] *= 0.5
     mat[-1] *= 0.5
-    return jnp.tensordot(jnp.asarray(mat), values, axes=1)
+    return np.tensordot(mat, values, axes=1)
 
 
 def _clenshaw(coeffs, x):
@@ -87,10 +88,10 @@ def _clenshaw(coeffs, x):
 
 def _rates(values, t):
     """Per-entry growth rate log|v(t_last)/v(t_first)| / (t_last − t_first) (0 if undefined)."""
-    a, b = jnp.abs(values[0]), jnp.abs(values[-1])
-    ok = (a > 0) & (b > 0) & jnp.isfinite(a) & jnp.isfinite(b)
-    r = jnp.log(jnp.where(ok, b, 1.0) / jnp.where(ok, a, 1.0)) / (t[-1] - t[0])
-    return jnp.where(ok, r, 0.0)
+    a, b = np.abs(values[0]), np.abs(values[-1])
+    ok = (a > 0) & (b > 0) & np.isfinite(a) & np.isfinite(b)
+    r = np.log(np.where(ok, b, 1.0) / np.where(ok, a, 1.0)) / (t[-1] - t[0])
+    return np.where(ok, r, 0.0)
 
 
 class TableInterpolant(eqx.Module):
@@ -119,26 +120,27 @@ class TableInterpolant(eqx.Module):
 
     @classmethod
     def build(cls, t_nodes, width, values, derivs):
-        """From values and t-derivatives at `nodes(...)` (leading axes `(S, n)`)."""
-        t_nodes = jnp.asarray(t_nodes)
+        """From values and t-derivatives at `nodes(...)` (leading axes `(S, n)`); computed on
+        the host in NumPy."""
+        t_nodes = np.asarray(t_nodes, np.float64)
+        values, derivs = np.asarray(values, np.float64), np.asarray(derivs, np.float64)
         s, n = t_nodes.shape
         t_mid = t_nodes.mean(axis=1)
-        x = jnp.asarray(_cheb_nodes(n))
         rates, coefs, dcoefs = [], [], []
         for k in range(s):
             v, dv = values[k], derivs[k]  # (n, ...)
             rate = _rates(v[::-1], t_nodes[k, ::-1])  # nodes descending: reverse to ascending t
             shape = (n,) + (1,) * (v.ndim - 1)
-            e = jnp.exp(-rate[None] * (t_nodes[k] - t_mid[k]).reshape(shape))
+            e = np.exp(-rate[None] * (t_nodes[k] - t_mid[k]).reshape(shape))
             scaled = v * e
             dscaled = (dv - rate[None] * v) * e
             rates.append(rate)
             coefs.append(_cheb_coeffs(scaled))
             dcoefs.append(_cheb_coeffs(dscaled))
-        del x
         return cls(
             t_lo=jnp.asarray(t_nodes.min(), jnp.float64), width=jnp.asarray(width, jnp.float64),
-            t_mid=t_mid, rate=jnp.stack(rates), coef=jnp.stack(coefs), dcoef=jnp.stack(dcoefs),
+            t_mid=jnp.asarray(t_mid), rate=jnp.asarray(np.stack(rates)),
+            coef=jnp.asarray(np.stack(coefs)), dcoef=jnp.asarray(np.stack(dcoefs)),
         )
 
     def __call__(self, t):
@@ -186,12 +188,13 @@ def build_tables(problem: MatchingProblem, t_lo: float, t_hi: float, *, segment_
     tl = TableInterpolant.build(nodes, width, rs(lin), rs(dlin))
     tq = None if quad is None else TableInterpolant.build(nodes, width, rs(quad), rs(dquad))
     # growth rates of the coupling columns: the scaling dimension seen by each coupling
-    col = jnp.linalg.norm(lin * jnp.sqrt(jnp.asarray(problem.weights))[None, :, None], axis=1)
-    t_all = jnp.asarray(nodes.ravel())
-    lo, hi = jnp.argmin(t_all), jnp.argmax(t_all)
+    col = np.linalg.norm(np.asarray(lin) * np.sqrt(np.asarray(problem.weights))[None, :, None],
+                         axis=1)
+    t_all = np.asarray(nodes.ravel())
+    lo, hi = np.argmin(t_all), np.argmax(t_all)
     ok = (col[lo] > 0) & (col[hi] > 0)
-    rates = jnp.where(ok, jnp.log(jnp.where(ok, col[hi] / jnp.where(ok, col[lo], 1.0), 1.0))
-                      / (t_all[hi] - t_all[lo] + (t_all[hi] == t_all[lo])), 0.0)
+    rates = np.where(ok, np.log(np.where(ok, col[hi] / np.where(ok, col[lo], 1.0), 1.0))
+                     / (t_all[hi] - t_all[lo] + (t_all[hi] == t_all[lo])), 0.0)
     out = (_Tables(tl, tq), np.asarray(rates))
     problem._cache[key] = out
     return out

@@ -261,6 +261,35 @@ class FixedPoint(eqx.Module):
         return -self.eigenvalues
 
 
+def _masked_beta(g, args):
+    lpa, active = args
+    return jnp.where(active, lpa.beta(g), g)
+
+
+@eqx.filter_jit
+def _newton(lpa, guess, active, rtol, atol, *, max_steps):
+    """Newton root of β on the `active` couplings (the others are held at zero: β_i = g_i there)
+    with its residual and the stability matrix of the active block."""
+    sol = optx.root_find(_masked_beta, optx.Newton(rtol=rtol, atol=atol), guess,
+                         args=(lpa, active), max_steps=max_steps, throw=False)
+    g = sol.value
+    res = jnp.max(jnp.abs(_masked_beta(g, (lpa, active))))
+    return g, sol.result == optx.RESULTS.successful, res, jax.jacfwd(lpa.beta)(g)
+
+
+def _padded(lpa: AbstractLPA):
+    """(truncation to solve with, its number of couplings): a polynomial truncation of order n
+    is solved inside the order-M one, M = 8, 12, 16, ... ≥ n, with the couplings n+1..M pinned
+    at zero. Exact: β_k (k ≤ n) involves series coefficients up to order k+1 only, which the
+    pinned couplings leave as in the order-n truncation, so the root, the residual and the
+    n × n stability block are those of order n; one compiled Newton solver serves orders 2..8
+    (each order compiled its own, ~0.6 s apiece)."""
+    if not isinstance(lpa, PolynomialLPA):
+        return lpa, lpa.n_points
+    m = max(8, 4 * math.ceil(lpa.order / 4))
+    return PolynomialLPA(d=lpa.d, order=m, expansion=lpa.expansion), lpa.order
+
+
 def find_fixed_point(lpa: AbstractLPA, guess, *, rtol: float = 1e-12, atol: float = 1e-12,
                      max_steps: int = 200) -> FixedPoint:
     """Solve β(g*) = 0 by Newton's method from `guess` and analyse the stability matrix.
@@ -271,13 +300,15 @@ def find_fixed_point(lpa: AbstractLPA, guess, *, rtol: float = 1e-12, atol: floa
         raise TypeError(f"`lpa` must be a PolynomialLPA or GridLPA, got {lpa!r}.")
     n_g = lpa.n_points if isinstance(lpa, GridLPA) else lpa.order
     guess = jnp.asarray(check_real_array("guess", guess, shape=(n_g,)))
-    sol = optx.root_find(lambda g, _: lpa.beta(g), optx.Newton(rtol=rtol, atol=atol), guess,
-                         max_steps=max_steps, throw=False)
-    g = sol.value
-    res = float(jnp.max(jnp.abs(lpa.beta(g))))
-    if sol.result != optx.RESULTS.successful or not np.isfinite(res) or res > 1e-8:
+    big, n = _padded(lpa)
+    m = big.order if isinstance(big, PolynomialLPA) else n
+    g, ok, res, jac = _newton(big, jnp.concatenate([guess, jnp.zeros(m - n)]),
+                              jnp.arange(m) < n, jnp.asarray(rtol, jnp.float64),
+                              jnp.asarray(atol, jnp.float64), max_steps=int(max_steps))
+    g, jac, res = g[:n], jac[:n, :n], float(res)
+    if not bool(ok) or not np.isfinite(res) or res > 1e-8:
         raise ValueError(f"no fixed point found from this `guess` (residual {res:.2e}).")
-    eig = np.linalg.eigvals(np.asarray(lpa.stability_matrix(g)))
+    eig = np.linalg.eigvals(np.asarray(jac))
     eig = eig[np.argsort(eig.real)]
     theta = -eig.real
     nu = 1.0 / theta[0] if theta[0] > 0 else float("nan")

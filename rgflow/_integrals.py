@@ -319,9 +319,10 @@ def _gauss_vertex(net, xs, cutoffs, order, weight_power):
     a = _gauss_check(net)
     s2 = net.sigma_w**2
     t = sorted_tuples(xs.shape[0], order)
-    pts = jnp.asarray(xs)[t]  # (T, k, d)
+    # Λ-independent parts in NumPy (under a trace they would be op-by-op compiled programs)
+    pts = np.asarray(xs, np.float64)[t]  # (T, k, d)
     c = pts.mean(axis=1)  # (T, d)
-    pref = s2**order * jnp.exp(-a * jnp.sum((pts - c[:, None]) ** 2, axis=(1, 2)))  # stable spread
+    pref = s2**order * np.exp(-a * np.sum((pts - c[:, None]) ** 2, axis=(1, 2)))  # stable spread
     lam = cutoffs[:, None, None]
     m0, m2 = _gauss_moments(a * order, c[None], lam)  # (C, T, d)
     if weight_power == 0:

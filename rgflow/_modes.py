@@ -26,6 +26,7 @@ which combinations are kept would then be a convention, not physics.
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -51,8 +52,11 @@ def check_weights(weights, n_points: int) -> np.ndarray:
 
 def _contract_legs(tensor, matrix):
     """T'_{k1..kn} = Σ M_{k1 a1} ... M_{kn an} T_{a1..an} (every axis of `tensor`)."""
-    t = jnp.asarray(tensor)
-    m = jnp.asarray(matrix)
+    return _contract_legs_jit(jnp.asarray(tensor), jnp.asarray(matrix))
+
+
+@jax.jit
+def _contract_legs_jit(t, m):
     for axis in range(t.ndim):
         t = jnp.moveaxis(jnp.tensordot(m, t, axes=([1], [axis])), 0, axis)
     return t

@@ -303,9 +303,14 @@ def design_matrix(action: Action, xs, cutoffs, order: int = 4, **kw):
     **Returns:** `(A, names)`: A float64 `(n_cut, n_tuples, n_couplings)`, names a tuple of str.
     """
     pred = Predictor(action, xs, cutoffs, order, **kw)
-    flat = action.flat_couplings()
-    a = jax.jacfwd(lambda g: pred(action.with_flat_couplings(g)))(flat)
-    return a, action.coupling_names
+    return _design_jacobian(pred, action, action.flat_couplings()), action.coupling_names
+
+
+@eqx.filter_jit
+def _design_jacobian(pred, action, flat):
+    """∂G/∂g by forward-mode autodiff, compiled once per structure and shape (eagerly, every
+    operation of the predictor was its own small XLA program)."""
+    return jax.jacfwd(lambda g: pred(action.with_flat_couplings(g)))(flat)
 
 
 def _match_quartic(delta_g4, i4, weights=None) -> jax.Array:

@@ -63,6 +63,7 @@ shift the eigenvalues by O(1/N)).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -300,17 +301,20 @@ class WilsonianFlowSolution(eqx.Module):
 
     def kept(self, i: int) -> np.ndarray:
         """Indices of the modes not (fully) integrated out at the i-th saved μ (P_k > 0)."""
-        return np.flatnonzero(np.asarray(self.propagator[i]) > 0)
+        return np.flatnonzero(np.asarray(self.propagator)[i] > 0)
 
     def kept_tensors(self, i: int):
         """(total quadratic, quartic, sextic) of the kept modes at the i-th μ, the removed modes'
         amplitudes set to zero: S_eff = ½ a P⁻¹ a + S_int,μ(a_<, a_> = 0)."""
         k = self.kept(i)
         ix = np.ix_
-        quad = self.quadratic[i][ix(k, k)] + 0.5 * jnp.diag(1.0 / self.propagator[i][k])
-        quart = self.quartic[i][ix(k, k, k, k)]
-        sext = None if self.sextic is None else self.sextic[i][ix(*(k,) * 6)]
-        return quad, quart, sext
+        # sliced on the host (eager slices of device arrays would compile one program each)
+        quad = (np.asarray(self.quadratic)[i][ix(k, k)]
+                + 0.5 * np.diag(1.0 / np.asarray(self.propagator)[i][k]))
+        quart = np.asarray(self.quartic)[i][ix(k, k, k, k)]
+        sext = None if self.sextic is None else np.asarray(self.sextic)[i][ix(*(k,) * 6)]
+        return (jnp.asarray(quad), jnp.asarray(quart),
+                None if sext is None else jnp.asarray(sext))
 
     def kept_action(self, i: int):
         """The kept-mode effective action at the i-th μ as an `EdgeworthAction` (mode basis)."""
@@ -567,6 +571,28 @@ class WilsonianRelevance(eqx.Module):
     direction: str = eqx.field(static=True, default=DIRECTION)
 
 
+@functools.partial(jax.jit, static_argnums=3)
+def _standardised_jacobian(v, mu, d, m):
+    """∂β̂/∂ĝ at `v` (the index-sorted entries of the m-mode Q̂, L̂, X̂), one compiled program per
+    number of kept modes m (μ and the regulator derivatives d are traced)."""
+    from ._tuples import from_full, to_full
+
+    sizes = [math.comb(m + n - 1, n) for n in (2, 4, 6)]
+
+    def beta_hat(v):
+        parts, start = [], 0
+        for n, size in zip((2, 4, 6), sizes):
+            parts.append(to_full(v[start:start + size], m, n))
+            start += size
+        qh, lh, xh = parts
+        g = (qh / mu, lh / mu**2, xh / mu**3)
+        _, dq, dl, dx = _beta((jnp.zeros(()),) + g, d)
+        out = (qh + mu * dq, 2 * lh + mu**2 * dl, 3 * xh + mu**3 * dx)
+        return jnp.concatenate([from_full(o, n) for o, n in zip(out, (2, 4, 6))])
+
+    return jax.jacfwd(beta_hat)(v)
+
+
 def wilsonian_relevance(solution: WilsonianFlowSolution, index: int = -1, *,
                         point: str = "gaussian", tol: float = 1e-6,
                         max_modes: int = 6) -> WilsonianRelevance:
@@ -586,7 +612,7 @@ def wilsonian_relevance(solution: WilsonianFlowSolution, index: int = -1, *,
 
     **Returns:** a `WilsonianRelevance`.
     """
-    from ._tuples import from_full, to_full
+    from ._tuples import from_full
 
     if not isinstance(solution, WilsonianFlowSolution):
         raise TypeError("`solution` must be a WilsonianFlowSolution (rgflow.wilsonian_flow).")
@@ -611,28 +637,17 @@ def wilsonian_relevance(solution: WilsonianFlowSolution, index: int = -1, *,
         d = jnp.zeros(m)
     sizes = [math.comb(m + n - 1, n) for n in (2, 4, 6)]
 
-    def unpack(v):
-        parts, start = [], 0
-        for n, size in zip((2, 4, 6), sizes):
-            parts.append(to_full(v[start:start + size], m, n))
-            start += size
-        return parts
-
-    def beta_hat(v):
-        qh, lh, xh = unpack(v)
-        g = (qh / mu, lh / mu**2, xh / mu**3)
-        _, dq, dl, dx = _beta((jnp.zeros(()),) + g, d)
-        out = (qh + mu * dq, 2 * lh + mu**2 * dl, 3 * xh + mu**3 * dx)
-        return jnp.concatenate([from_full(o, n) for o, n in zip(out, (2, 4, 6))])
-
     ix = [np.ix_(*(kept,) * n) for n in (2, 4, 6)]
     if point == "theory":
-        full = (solution.quadratic[index][ix[0]] * mu, solution.quartic[index][ix[1]] * mu**2,
-                solution.sextic[index][ix[2]] * mu**3)
-        v0 = jnp.concatenate([from_full(t, n) for t, n in zip(full, (2, 4, 6))])
+        # on the host: slicing saved tensors compiles nothing
+        full = (np.asarray(solution.quadratic)[index][ix[0]] * mu,
+                np.asarray(solution.quartic)[index][ix[1]] * mu**2,
+                np.asarray(solution.sextic)[index][ix[2]] * mu**3)
+        v0 = np.concatenate([from_full(t, n) for t, n in zip(full, (2, 4, 6))])
     else:
-        v0 = jnp.zeros(sum(sizes))
-    jac = np.asarray(jax.jit(jax.jacfwd(beta_hat))(v0))
+        v0 = np.zeros(sum(sizes))
+    jac = np.asarray(_standardised_jacobian(v0, jnp.asarray(mu, jnp.float64),
+                                            jnp.asarray(d, jnp.float64), m))
     # v (the index-sorted entries) are coordinates on the symmetric tensors: to_full copies v_j
     # into its whole orbit, so this Jacobian is the matrix of the linearised map itself
     evals = np.linalg.eigvals(jac)

@@ -1,5 +1,11 @@
+import os
+
 import jax
 import pytest
+
+# the commands switch on a persistent XLA cache in the user's cache folder; tests that call
+# them in-process stay hermetic (tests/test_xla_cache.py exercises the cache itself)
+os.environ.setdefault("RGFLOW_XLA_CACHE", "off")
 
 jax.config.update("jax_enable_x64", True)
 

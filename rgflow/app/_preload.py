@@ -1,6 +1,7 @@
-"""Imported once by the fork server of `rgflow reproduce --jobs N` (never by the parent process):
-the worker and every study module (matplotlib through them), so that each forked task starts
-without importing anything (`rgflow.app._worker`)."""
+"""Imported once before `rgflow reproduce --jobs N` forks its task processes (by the command's own
+process, or by a fork server when the caller has already started JAX; see
+`reproduce._process_context`): the worker and every study module (matplotlib through them), so
+that each forked task starts without importing anything (`rgflow.app._worker`)."""
 
 from __future__ import annotations
 

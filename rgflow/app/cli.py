@@ -262,5 +262,8 @@ def reproduce(
 def main():  # console-script entry point
     import jax
 
+    from .._xla_cache import enable_compilation_cache
+
     jax.config.update("jax_enable_x64", True)
+    enable_compilation_cache()
     app()

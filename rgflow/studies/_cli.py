@@ -76,6 +76,9 @@ def main(name: str, argv=None) -> dict:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         p.error(f"--out {out}: {e.strerror}")
+    from .._xla_cache import enable_compilation_cache
+
+    enable_compilation_cache()
     t0 = time.perf_counter()
     results = study.run(config, progress=sys.stderr.isatty())
     for stem, result in results.items():
