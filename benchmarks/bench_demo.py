@@ -1,13 +1,14 @@
 """The demo budget (issue 17, item 4): wall time and peak memory of `rgflow reproduce --quick`.
 
-Runs the quick profile from scratch (`--force`, into a temporary folder) as a child process and
-samples its whole process tree (the command, the fork server, the worker processes) once a
-second from /proc. Memory is reported as the peak of the summed PSS (proportional set size:
+Runs the quick profile from scratch (`--force`, into a temporary folder, with an empty persistent
+XLA compilation cache of its own) as a child process and samples its whole process tree (the
+command and its worker processes) once a second from /proc. Memory is reported as the peak of the summed PSS (proportional set size:
 pages shared between the forked workers are counted once) and, for comparison, the peak of the
 summed RSS (shared pages counted in every process). Linux only.
 
     python benchmarks/bench_demo.py                 # default worker count
     python benchmarks/bench_demo.py --jobs 1 --jobs 2
+    python benchmarks/bench_demo.py --warm          # then again with the cache it filled
 
 Prints one line per run; the numbers of docs/benchmarks.md come from here.
 """
@@ -60,9 +61,10 @@ def _memory(pid: int) -> tuple[int, int, float]:
         return 0, 0, 0.0
 
 
-def measure(command: list[str], interval: float = 1.0) -> dict:
+def measure(command: list[str], env: dict, interval: float = 1.0) -> dict:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env)
     peak_pss = peak_rss = 0
     cpu: dict[int, float] = {}
     while proc.poll() is None:
@@ -84,19 +86,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, action="append",
                     help="worker processes (repeat for several runs; default: rgflow's default)")
+    ap.add_argument("--warm", action="store_true",
+                    help="after each cold run, run again with the XLA cache it filled")
     args = ap.parse_args()
     rgflow = Path(sys.executable).with_name("rgflow")
     print(f"load before: {os.getloadavg()[0]:.2f}, CPUs: {len(os.sched_getaffinity(0))}")
     for jobs in args.jobs or [None]:
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [str(rgflow), "reproduce", "--quick", "--force", "--out", tmp]
+            # a cold start: an empty compilation cache (`RGFLOW_XLA_CACHE`), no cached stages;
+            # `--warm` then repeats the run with the cache the first run filled
+            env = {**os.environ, "RGFLOW_XLA_CACHE": str(Path(tmp) / "xla")}
+            cmd = [str(rgflow), "reproduce", "--quick", "--force", "--out", str(Path(tmp) / "out")]
             if jobs is not None:
                 cmd += ["--jobs", str(jobs)]
-            r = measure(cmd)
-        print(f"jobs={jobs if jobs is not None else 'default'}: wall {r['wall_s']:.0f} s, "
-              f"peak PSS (tree) {r['peak_pss_gib']:.2f} GiB, peak RSS (tree, shared pages "
-              f"counted per process) {r['peak_rss_gib']:.2f} GiB, CPU ≥ {r['cpu_s_sampled']:.0f} s "
-              f"(sampled once a second)", flush=True)
+            for cache in ("empty", "warm") if args.warm else ("empty",):
+                r = measure(cmd, env)
+                print(f"jobs={jobs if jobs is not None else 'default'}, {cache} XLA cache: wall "
+                      f"{r['wall_s']:.0f} s, peak PSS (tree) {r['peak_pss_gib']:.2f} GiB, peak RSS "
+                      f"(tree, shared pages counted per process) {r['peak_rss_gib']:.2f} GiB, "
+                      f"CPU ≥ {r['cpu_s_sampled']:.0f} s (sampled once a second)", flush=True)
 
 
 if __name__ == "__main__":

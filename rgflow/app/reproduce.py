@@ -112,11 +112,12 @@ def _release_memory() -> None:
     gc.collect()
 
 
-# Measured quick-profile seconds of each study on a 2-core CPU (one process, idle machine),
-# used only to start the longest tasks first; a study missing here counts as 30 s.
-_COST_HINT = {"relevance": 75, "wilsonian_rg": 50, "frg_flow": 50, "width_scaling": 40,
-              "rg_lambda": 35, "connected_six_pt": 35, "local_vs_nonlocal": 30,
-              "free_theory": 25, "edgeworth": 22, "six_pt_prediction": 20, "layer_flow": 15}
+# Measured quick-profile seconds of each study (its tasks summed; two workers on an idle 2-core
+# CPU, figures/.cache/timings.log), used only to start the longest tasks first; a study missing
+# here counts as 30 s.
+_COST_HINT = {"relevance": 100, "width_scaling": 63, "rg_lambda": 52, "wilsonian_rg": 48,
+              "connected_six_pt": 46, "local_vs_nonlocal": 44, "free_theory": 29,
+              "six_pt_prediction": 25, "layer_flow": 23, "frg_flow": 20, "edgeworth": 16}
 
 
 def default_jobs() -> int:
@@ -240,12 +241,29 @@ def _run_parallel(config, pending, n, out, cache, jobs, log, report) -> None:
     import multiprocessing as mp
     import queue as queue_mod
 
-    import jax
 
     out.mkdir(parents=True, exist_ok=True)
     tasks = []  # (task id, stage, config, label)
     for _, name, _ in pending:
         tasks += [(len(tasks) + k, *t) for k, t in enumerate(_tasks(name, config[name]))]
+    # Two or more tasks at once: each runs XLA's kernels on one thread (measured, quick profile,
+    # 2 cores: 213 s instead of 245 s; the tasks already keep every core busy, and each process
+    # would otherwise start a thread per core). The tasks inherit the variable when forked.
+    flags = os.environ.get("XLA_FLAGS")
+    if jobs > 1 and "xla_cpu_multi_thread_eigen" not in (flags or ""):
+        os.environ["XLA_FLAGS"] = f"{flags or ''} --xla_cpu_multi_thread_eigen=false".strip()
+    try:
+        _run_tasks(config, pending, n, out, cache, jobs, log, report, tasks, mp, queue_mod)
+    finally:
+        if flags is None:
+            os.environ.pop("XLA_FLAGS", None)
+        else:
+            os.environ["XLA_FLAGS"] = flags
+
+
+def _run_tasks(config, pending, n, out, cache, jobs, log, report, tasks, mp, queue_mod) -> None:
+    import jax
+
     ctx = _process_context(mp)
     from . import _worker  # noqa: PLC0415  (light: the studies are imported by the fork server)
 
@@ -258,7 +276,7 @@ def _run_parallel(config, pending, n, out, cache, jobs, log, report) -> None:
     # longest tasks first (a split stage's hint is shared by its tasks)
     order = sorted(tasks, key=lambda t: -_COST_HINT.get(t[1], 30) / remaining[t[1]])
     results = {name: {} for _, name, _ in pending}
-    started, running, throttles = {}, {}, {}
+    started, running, throttles, task_start = {}, {}, {}, {}
     failure = None
 
     def start(task):
@@ -272,6 +290,7 @@ def _run_parallel(config, pending, n, out, cache, jobs, log, report) -> None:
                            name=f"rgflow-{name}-{label or 'all'}")
         proc.start()
         running[tid] = (proc, task)
+        task_start[tid] = time.perf_counter()
 
     def handle(msg):
         nonlocal failure
@@ -279,12 +298,14 @@ def _run_parallel(config, pending, n, out, cache, jobs, log, report) -> None:
         if kind == "progress":
             throttles[tid](*msg[2:])
             return
-        proc, (_, name, _, _) = running.pop(tid)
+        proc, (_, name, _, label) = running.pop(tid)
         proc.join()
         if kind == "error":
             failure = failure or (name, msg[2], msg[3], msg[4])
             return
         results[name][tid] = msg[2]
+        if remaining[name] > 1 or len(results[name]) > 1:  # one task of a split stage
+            _append_timing(cache, f"{name}[{label}]", time.perf_counter() - task_start[tid])
         remaining[name] -= 1
         if remaining[name] == 0:
             parts = [results[name][k] for k in sorted(results[name])]
