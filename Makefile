@@ -21,6 +21,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 test-slow: install
+	$(BIN)/python -m pip install -q -e ".[dev,validate]"
 	$(BIN)/python -m pytest -q -m slow
 
 bench: install

@@ -170,7 +170,7 @@ def test_relu0_exact_scaling_and_relu_bias():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["erf", "relu"])
 def test_d3_against_nested_adaptive(name):
-    import quadax
+    quadax = pytest.importorskip("quadax", reason="the `validate` extra: pip install -e '.[validate]'")
 
     net = rgflow.make_net(name, width=5, d_in=3)
     xs = rgflow.hms_inputs(name, 3)
