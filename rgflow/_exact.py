@@ -146,13 +146,16 @@ def exact_connected(
     return _output(_connected_tuples(net, xs, order), p, order, full)
 
 
-def _connected_tuples(net: AbstractNet, xs: np.ndarray, order: int) -> jnp.ndarray:
-    p, n_w = xs.shape[0], net.width
-    scale = jnp.asarray(net.sigma_w**order / n_w ** (order // 2 - 1), jnp.float64)
-    m2 = neuron_moments(net, xs, 2)
-    m4 = neuron_moments(net, xs, 4)
-    m6 = neuron_moments(net, xs, 6) if order == 6 else m4
-    return _connected_from_moments(scale, m2, m4, m6, p, order)
+def _neuron_moment_set(net: AbstractNet, xs: np.ndarray, order: int):
+    """(M2, M4, M6) on the sorted tuples; M6 only for order 6 (else M4 stands in, unused)."""
+    m2, m4 = neuron_moments(net, xs, 2), neuron_moments(net, xs, 4)
+    return m2, m4, (neuron_moments(net, xs, 6) if order == 6 else m4)
+
+
+def _connected_tuples(net: AbstractNet, xs: np.ndarray, order: int, moments=None) -> jnp.ndarray:
+    m2, m4, m6 = _neuron_moment_set(net, xs, order) if moments is None else moments
+    scale = jnp.asarray(net.sigma_w**order / net.width ** (order // 2 - 1), jnp.float64)
+    return _connected_from_moments(scale, m2, m4, m6, xs.shape[0], order)
 
 
 def exact_moment(
@@ -175,7 +178,8 @@ def exact_moment(
     t = sorted_tuples(p, order)
     if order == 2:
         return _output(k[t[:, 0], t[:, 1]], p, 2, full)
-    g4c = _connected_tuples(net, xs, 4)
-    g6c = _connected_tuples(net, xs, 6) if order == 6 else g4c
+    moments = _neuron_moment_set(net, xs, order)  # once for G4_c and G6_c
+    g4c = _connected_tuples(net, xs, 4, moments)
+    g6c = _connected_tuples(net, xs, 6, moments) if order == 6 else g4c
     g6 = _moment_from_parts(k, g4c, g6c, p, order)
     return _output(g6, p, order, full)

@@ -278,16 +278,16 @@ def _newton(lpa, guess, active, rtol, atol, *, max_steps):
 
 
 def _padded(lpa: AbstractLPA):
-    """(truncation to solve with, its number of couplings): a polynomial truncation of order n
+    """(truncation to solve with, its number of couplings m, the number n of `lpa`): a polynomial truncation of order n
     is solved inside the order-M one, M = 8, 12, 16, ... ≥ n, with the couplings n+1..M pinned
     at zero. Exact: β_k (k ≤ n) involves series coefficients up to order k+1 only, which the
     pinned couplings leave as in the order-n truncation, so the root, the residual and the
     n × n stability block are those of order n; one compiled Newton solver serves orders 2..8
     (each order compiled its own, ~0.6 s apiece)."""
     if not isinstance(lpa, PolynomialLPA):
-        return lpa, lpa.n_points
+        return lpa, lpa.n_points, lpa.n_points
     m = max(8, 4 * math.ceil(lpa.order / 4))
-    return PolynomialLPA(d=lpa.d, order=m, expansion=lpa.expansion), lpa.order
+    return PolynomialLPA(d=lpa.d, order=m, expansion=lpa.expansion), m, lpa.order
 
 
 def find_fixed_point(lpa: AbstractLPA, guess, *, rtol: float = 1e-12, atol: float = 1e-12,
@@ -298,10 +298,8 @@ def find_fixed_point(lpa: AbstractLPA, guess, *, rtol: float = 1e-12, atol: floa
     """
     if not isinstance(lpa, AbstractLPA):
         raise TypeError(f"`lpa` must be a PolynomialLPA or GridLPA, got {lpa!r}.")
-    n_g = lpa.n_points if isinstance(lpa, GridLPA) else lpa.order
-    guess = jnp.asarray(check_real_array("guess", guess, shape=(n_g,)))
-    big, n = _padded(lpa)
-    m = big.order if isinstance(big, PolynomialLPA) else n
+    big, m, n = _padded(lpa)
+    guess = jnp.asarray(check_real_array("guess", guess, shape=(n,)))
     g, ok, res, jac = _newton(big, jnp.concatenate([guess, jnp.zeros(m - n)]),
                               jnp.arange(m) < n, jnp.asarray(rtol, jnp.float64),
                               jnp.asarray(atol, jnp.float64), max_steps=int(max_steps))

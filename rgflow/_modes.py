@@ -50,13 +50,10 @@ def check_weights(weights, n_points: int) -> np.ndarray:
     return w
 
 
-def _contract_legs(tensor, matrix):
-    """T'_{k1..kn} = Σ M_{k1 a1} ... M_{kn an} T_{a1..an} (every axis of `tensor`)."""
-    return _contract_legs_jit(jnp.asarray(tensor), jnp.asarray(matrix))
-
-
 @jax.jit
-def _contract_legs_jit(t, m):
+def _contract_legs(t, m):
+    """T'_{k1..kn} = Σ M_{k1 a1} ... M_{kn an} T_{a1..an} (every axis of the array `t`; one
+    compiled program per shape)."""
     for axis in range(t.ndim):
         t = jnp.moveaxis(jnp.tensordot(m, t, axes=([1], [axis])), 0, axis)
     return t
@@ -136,20 +133,20 @@ class KernelModes(eqx.Module):
         """A correlator / cumulant tensor `(P,)*n` in the mode basis: each leg contracted with VᵀW.
 
         E.g. `correlator_to_modes(K)` = diag(λ)."""
-        return _contract_legs(tensor, self.to_modes_matrix)
+        return _contract_legs(jnp.asarray(tensor), self.to_modes_matrix)
 
     def correlator_from_modes(self, tensor) -> jnp.ndarray:
         """Inverse of `correlator_to_modes`: each leg contracted with V."""
-        return _contract_legs(tensor, self.vectors)
+        return _contract_legs(jnp.asarray(tensor), self.vectors)
 
     def action_to_modes(self, tensor) -> jnp.ndarray:
         """An action tensor T (S = Σ T f..f) in the mode basis: each leg contracted with Vᵀ
         (T'_{k..} = Σ V_{a k} .. T_{a..}), since f = V a. E.g. ½K⁻¹ → ½ diag(1/λ)."""
-        return _contract_legs(tensor, self.vectors.T)
+        return _contract_legs(jnp.asarray(tensor), self.vectors.T)
 
     def action_from_modes(self, tensor) -> jnp.ndarray:
         """Inverse of `action_to_modes`: each leg contracted with W V (a = Vᵀ W f)."""
-        return _contract_legs(tensor, self.to_modes_matrix.T)
+        return _contract_legs(jnp.asarray(tensor), self.to_modes_matrix.T)
 
     def check_keep(self, keep, *, allow_split: bool = False) -> int:
         """Validate a number of kept (largest) modes: an integer 1 <= keep <= P that does not split

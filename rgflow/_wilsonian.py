@@ -193,7 +193,7 @@ def integrate_out(net, xs, keep, *, order: int = 2, weights=None, allow_split: b
 
     kept = {2: jnp.diag(modes.eigenvalues[:keep])}
     for n, c in cum.items():
-        kept[n] = _contract_legs(c, proj)
+        kept[n] = _contract_legs(jnp.asarray(c), proj)
     quad, quart, sext, const = _edgeworth_all(kept[2], kept[4], kept.get(6), order, max_condition)
     action = EdgeworthAction(quad, quart, sext, kept[2], order=order, constant=const)
     return WilsonianAction(action=action, modes=modes, cumulants=kept, keep=keep, order=order)

@@ -238,14 +238,6 @@ def _process_context(mp):
 
 def _run_parallel(config, pending, n, out, cache, jobs, log, report) -> None:
     """Run the pending stages' tasks in forked worker processes (see `reproduce`)."""
-    import multiprocessing as mp
-    import queue as queue_mod
-
-
-    out.mkdir(parents=True, exist_ok=True)
-    tasks = []  # (task id, stage, config, label)
-    for _, name, _ in pending:
-        tasks += [(len(tasks) + k, *t) for k, t in enumerate(_tasks(name, config[name]))]
     # Two or more tasks at once: each runs XLA's kernels on one thread (measured, quick profile,
     # 2 cores: 213 s instead of 245 s; the tasks already keep every core busy, and each process
     # would otherwise start a thread per core). The tasks inherit the variable when forked.
@@ -253,7 +245,7 @@ def _run_parallel(config, pending, n, out, cache, jobs, log, report) -> None:
     if jobs > 1 and "xla_cpu_multi_thread_eigen" not in (flags or ""):
         os.environ["XLA_FLAGS"] = f"{flags or ''} --xla_cpu_multi_thread_eigen=false".strip()
     try:
-        _run_tasks(config, pending, n, out, cache, jobs, log, report, tasks, mp, queue_mod)
+        _run_tasks(config, pending, n, out, cache, jobs, log, report)
     finally:
         if flags is None:
             os.environ.pop("XLA_FLAGS", None)
@@ -261,11 +253,18 @@ def _run_parallel(config, pending, n, out, cache, jobs, log, report) -> None:
             os.environ["XLA_FLAGS"] = flags
 
 
-def _run_tasks(config, pending, n, out, cache, jobs, log, report, tasks, mp, queue_mod) -> None:
+def _run_tasks(config, pending, n, out, cache, jobs, log, report) -> None:
+    import multiprocessing as mp
+    import queue as queue_mod
+
     import jax
 
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = []  # (task id, stage, config, label)
+    for _, name, _ in pending:
+        tasks += [(len(tasks) + k, *t) for k, t in enumerate(_tasks(name, config[name]))]
     ctx = _process_context(mp)
-    from . import _worker  # noqa: PLC0415  (light: the studies are imported by the fork server)
+    from . import _worker  # noqa: PLC0415  (light: `_preload` imported the studies)
 
     q = ctx.Queue()
     x64 = bool(jax.config.jax_enable_x64)
@@ -286,7 +285,8 @@ def _run_tasks(config, pending, n, out, cache, jobs, log, report, tasks, mp, que
             log(f"[{index[name]}/{n}] {STUDIES[name].TITLE} ...")
         prefix = f"{name}[{label}] " if label else f"{name} "
         throttles[tid] = _Throttle(log, prefix)
-        proc = ctx.Process(target=_worker.run_task, args=(q, tid, name, cfg, str(out), x64, xla_cache),
+        proc = ctx.Process(target=_worker.run_task,
+                           args=(q, tid, name, cfg, str(out), x64, xla_cache),
                            name=f"rgflow-{name}-{label or 'all'}")
         proc.start()
         running[tid] = (proc, task)
