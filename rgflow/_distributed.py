@@ -48,6 +48,7 @@ ENV_COUNT = "RGFLOW_NUM_PROCESSES"
 ENV_ID = "RGFLOW_PROCESS_ID"
 ENV_WAIT = "RGFLOW_WAIT_TIMEOUT"
 ENV_HEARTBEAT = "RGFLOW_HEARTBEAT_TIMEOUT"
+ENV_INIT = "RGFLOW_INIT_TIMEOUT"
 
 _STATE = {"wait_timeout": 3600.0}
 _CALLS = itertools.count()  # every process makes the same sequence of runs and gathers
@@ -95,7 +96,7 @@ def initialize_distributed(coordinator_address: str | None = None,
                            num_processes: int | None = None,
                            process_id: int | None = None, *,
                            local_device_ids=None,
-                           timeout: float = 300.0,
+                           timeout: float | None = None,
                            heartbeat_timeout: float | None = None,
                            wait_timeout: float | None = None) -> tuple[int, int]:
     """Join a multi-process run (`jax.distributed.initialize`, gloo collectives on CPU).
@@ -108,7 +109,8 @@ def initialize_distributed(coordinator_address: str | None = None,
       each defaults to `RGFLOW_COORDINATOR_ADDRESS`, `RGFLOW_NUM_PROCESSES`, `RGFLOW_PROCESS_ID`,
       and else to JAX's cluster discovery (SLURM, Open MPI, ...).
     - `local_device_ids`: the accelerators this process uses (e.g. one GPU per process).
-    - `timeout`: seconds to wait for the coordinator and the other processes to join.
+    - `timeout`: seconds to wait for the coordinator and the other processes to join
+      (default 300; env `RGFLOW_INIT_TIMEOUT`).
     - `heartbeat_timeout`: seconds after which a silent (dead) process fails the run (JAX's
       default 100 s; env `RGFLOW_HEARTBEAT_TIMEOUT`).
     - `wait_timeout`: seconds a process waits for the others at the start and at the end of a
@@ -118,7 +120,7 @@ def initialize_distributed(coordinator_address: str | None = None,
     """
     from jax._src import xla_bridge
 
-    timeout = float(timeout)
+    timeout = float(timeout if timeout is not None else os.environ.get(ENV_INIT, 300.0))
     if not timeout > 0:
         raise ValueError(f"`timeout` must be positive, got {timeout!r}.")
     wait = wait_timeout if wait_timeout is not None else os.environ.get(ENV_WAIT)

@@ -54,8 +54,11 @@ def _describe(code: int) -> str:
 
 
 def launch(argv: list[str], processes: int, *, env: dict | None = None,
-           timeout: float | None = None, log=None, poll: float = 0.1) -> int:
+           timeout: float | None = None, poll: float = 0.1, stdout=None, stderr=None) -> int:
     """Run `argv` as `processes` local processes of one distributed run; return 0 or raise.
+
+    `env`: the environment of the processes (default this one's) to which the coordinator
+    address, process count and process id are added; `stdout`, `stderr`: as `subprocess.Popen`.
 
     **Raises:** `RuntimeError` naming the first process that failed (the others are stopped),
     or `TimeoutError` after `timeout` seconds (all are stopped).
@@ -66,7 +69,8 @@ def launch(argv: list[str], processes: int, *, env: dict | None = None,
     procs = []
     for r in range(processes):
         e = dict(base, RGFLOW_PROCESS_ID=str(r))
-        procs.append(subprocess.Popen(argv, env=e, start_new_session=True))
+        procs.append(subprocess.Popen(argv, env=e, start_new_session=True, stdout=stdout,
+                                      stderr=stderr))
     start = time.monotonic()
     failed = None
     try:
