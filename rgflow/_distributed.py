@@ -51,6 +51,9 @@ ENV_HEARTBEAT = "RGFLOW_HEARTBEAT_TIMEOUT"
 ENV_INIT = "RGFLOW_INIT_TIMEOUT"
 
 _STATE = {"wait_timeout": 3600.0}
+# seconds of the last run in this process: its own blocks, the wait for the others before the
+# reduction, the all-gather itself (benchmarks/bench_processes.py)
+STATS: dict = {}
 _CALLS = itertools.count()  # every process makes the same sequence of runs and gathers
 _GATHERS = itertools.count()
 
@@ -248,7 +251,9 @@ def gather_blocks(local: dict, lo: int, hi: int, n_blocks: int) -> dict:
 
     count = jax.process_count()
     size = -(-n_blocks // count)
+    t0 = time.perf_counter()
     _agree(f"gather{next(_GATHERS)}/gather", "ready")
+    t1 = time.perf_counter()
     padded = {}
     for k, v in local.items():
         v = np.asarray(v)
@@ -256,6 +261,8 @@ def gather_blocks(local: dict, lo: int, hi: int, n_blocks: int) -> dict:
         out[: hi - lo] = v
         padded[k] = out
     gathered = multihost_utils.process_allgather(padded)  # each (count, size, ...)
+    gathered = {k: np.asarray(g) for k, g in gathered.items()}
+    STATS.update(wait_s=t1 - t0, allgather_s=time.perf_counter() - t1)
     result = {}
     for k, g in gathered.items():
         g = np.asarray(g)
@@ -301,6 +308,7 @@ def run_blocks(net, xs, key, n_items, n_blocks, batch_size, max_order, dtype_nam
     n_dev = len(devs)
     size = n_dev * blocks_per_device(hi - lo - done, n_dev, ckpt is not None or progress)
     xs_j = np.asarray(xs)
+    t0 = time.perf_counter()
     for first in range(lo + done, hi, max(size, 1)):
         blocks = np.arange(first, min(first + size, hi))
         s, q = _block_sums(net, xs_j, key, padded(starts[blocks], size),
@@ -315,6 +323,7 @@ def run_blocks(net, xs, key, n_items, n_blocks, batch_size, max_order, dtype_nam
             bar.update(blocks.size)
     if bar is not None:
         bar.close()
+    STATS["compute_s"] = time.perf_counter() - t0
     local = {f"s{n}": sums[n] for n in accumulated} | {f"q{n}": squares[n] for n in accumulated}
     full = gather_blocks(local, lo, hi, n_blocks)
     return (counts, {n: full[f"s{n}"] for n in accumulated},
