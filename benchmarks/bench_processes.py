@@ -159,7 +159,7 @@ def main():
                   f"{row['reduction_s']:10.3g}{row['total_s']:11.3g}{row['speedup']:10.1f}"
                   f"{row['efficiency']:8.2f}")
     if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
+        args.json.write_text(json.dumps(out, indent=1, default=str))
 
 
 if __name__ == "__main__":
