@@ -192,3 +192,20 @@ def test_killed_process_fails_the_run_and_a_rerun_resumes(tmp_path):
     for n in (4, 6):  # the other orders: the single-process numbers, bit for bit
         np.testing.assert_array_equal(got[f"moment_{n}"], ref.moment(n))
         np.testing.assert_array_equal(got[f"moment_stderr_{n}"], ref.moment_stderr(n))
+
+
+def test_initialize_refuses_late_calls_and_bad_values(monkeypatch):
+    jax.numpy.zeros(1).block_until_ready()  # this process has computed already
+    with pytest.raises(RuntimeError, match="before any JAX computation"):
+        rgflow.initialize_distributed("127.0.0.1:1", 2, 1)
+    with pytest.raises(ValueError, match="timeout"):
+        rgflow.initialize_distributed("127.0.0.1:1", 2, 1, timeout=0)
+    monkeypatch.setenv("RGFLOW_NUM_PROCESSES", "two")
+    from jax._src import xla_bridge
+
+    monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: False)
+    with pytest.raises(ValueError, match="RGFLOW_NUM_PROCESSES must be an integer"):
+        rgflow.initialize_distributed("127.0.0.1:1")
+    monkeypatch.setenv("RGFLOW_NUM_PROCESSES", "2")
+    with pytest.raises(ValueError, match="process_id"):
+        rgflow.initialize_distributed("127.0.0.1:1", process_id=5)
