@@ -172,6 +172,8 @@ def test_killed_process_fails_the_run_and_a_rerun_resumes(tmp_path):
     assert time.monotonic() - killed < 20  # no hang: the launcher stops the survivor at once
     assert parent.returncode == 1
     assert "process 1 of 2 was killed by signal SIGKILL" in err and "resumes" in err
+    with pytest.raises(ProcessLookupError):  # the survivor was stopped, not left waiting
+        os.kill(pids[0], 0)
     assert not (tmp_path / "m.npz").exists()  # nothing written by a failed run
     # mark a block process 1 had finished: a rerun that resumes keeps it, one that recomputes
     # would not
