@@ -2,7 +2,6 @@
 RGFLOW_* environment variables, runs the Monte Carlo functions, and (process 0) saves the
 results. `argv`: output .npz, then a mode: measure (then a mismatched call) | all."""
 
-import os
 import sys
 
 import jax

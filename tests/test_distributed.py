@@ -70,7 +70,7 @@ def test_two_processes_equal_one_process(tmp_path):
 def test_one_two_four_processes_agree_for_every_estimator(tmp_path):
     # measure, measure_widths, measure_neurons, measure_conditional (about 3 minutes)
     runs = {k: _launch_worker(tmp_path, "all", k) for k in (2, 4)}
-    for k, (got, log) in runs.items():
+    for got, log in runs.values():
         assert got is not None, log
     ref = _single()
     ws = rgflow.measure_widths(NET, XS, 2000, [2, 5], key=jax.random.key(7), orders=(2, 4),
