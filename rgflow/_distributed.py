@@ -70,6 +70,18 @@ def _env_int(name: str, value):
         raise ValueError(f"the environment variable {name} must be an integer, got {text!r}.") from None
 
 
+def _env_float(name: str, value, default):
+    if value is not None:
+        return float(value)
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"the environment variable {name} must be a number, got {text!r}.") from None
+
+
 def _split_address(address: str) -> tuple[str, int]:
     host, sep, port = str(address).rpartition(":")
     if not sep or not port.isdigit() or not host:
@@ -123,12 +135,11 @@ def initialize_distributed(coordinator_address: str | None = None,
     """
     from jax._src import xla_bridge
 
-    timeout = float(timeout if timeout is not None else os.environ.get(ENV_INIT, 300.0))
+    timeout = _env_float(ENV_INIT, timeout, 300.0)
     if not timeout > 0:
         raise ValueError(f"`timeout` must be positive, got {timeout!r}.")
-    wait = wait_timeout if wait_timeout is not None else os.environ.get(ENV_WAIT)
+    wait = _env_float(ENV_WAIT, wait_timeout, None)
     if wait is not None:
-        wait = float(wait)
         if not wait > 0:
             raise ValueError(f"`wait_timeout` must be positive, got {wait!r}.")
         _STATE["wait_timeout"] = wait

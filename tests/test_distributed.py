@@ -211,3 +211,6 @@ def test_initialize_refuses_late_calls_and_bad_values(monkeypatch):
     monkeypatch.setenv("RGFLOW_NUM_PROCESSES", "2")
     with pytest.raises(ValueError, match="process_id"):
         rgflow.initialize_distributed("127.0.0.1:1", process_id=5)
+    monkeypatch.setenv("RGFLOW_WAIT_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="RGFLOW_WAIT_TIMEOUT must be a number"):
+        rgflow.initialize_distributed("127.0.0.1:1", 2, 1)
