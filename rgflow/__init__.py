@@ -33,6 +33,7 @@ from ._diagrams import Diagram as Diagram
 from ._diagrams import VertexType as VertexType
 from ._diagrams import enumerate_diagrams as enumerate_diagrams
 from ._diagrams import tree_diagrams as tree_diagrams
+from ._distributed import initialize_distributed as initialize_distributed
 from ._edgeworth import EdgeworthAction as EdgeworthAction
 from ._edgeworth import edgeworth_action as edgeworth_action
 from ._edgeworth import edgeworth_tensors as edgeworth_tensors

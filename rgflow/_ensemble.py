@@ -500,7 +500,11 @@ def _run_blocks(net, xs, key, n_items, n_blocks, batch_size, max_order, dtype_na
     """Run all blocks in rounds (one dispatch each: one block per device when checkpointing or
     showing progress, else every block at once); returns counts, sums, squares."""
     from ._checkpoint import BlockCheckpoint
+    from ._distributed import is_distributed, run_blocks
 
+    if is_distributed():  # several processes (jax.distributed): a share each, one all-gather
+        return run_blocks(net, xs, key, n_items, n_blocks, batch_size, max_order, dtype_name,
+                          devs, kind, checkpoint, config, progress)
     accumulated = tuple(n for n in _ORDERS if n <= max_order)
     starts, counts = _block_layout(n_items, n_blocks)
     per_block = int(counts.max())
@@ -675,6 +679,10 @@ def measure_widths(
     if not widths:
         raise ValueError("`widths` must contain at least one width.")
     workers = check_positive_int("workers", workers)
+    from ._distributed import is_distributed
+
+    if is_distributed():  # every process must run the widths (and their gathers) in one order
+        workers = 1
     checkpoint = kwargs.pop("checkpoint", None)
 
     def one(w):

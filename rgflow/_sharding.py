@@ -12,14 +12,9 @@ host devices can be forced (one per core is sensible) with
 
     XLA_FLAGS=--xla_force_host_platform_device_count=4 python ...   # before jax is imported
 
-**Several hosts.** Start every process with `jax.distributed.initialize(...)` (coordinator
-address, number of processes, process id; automatic on Cloud TPU and SLURM; on CPU select gloo
-collectives, `jax_cpu_collectives_implementation="gloo"`), then call
-`rgflow.measure` with the same arguments in every process. The mesh spans `jax.devices()` (all
-processes' devices), each process feeds the blocks of its own devices, and the block sums are
-gathered to every process with `multihost_utils.process_allgather`, so every process returns the
-same `Measurement`. Checkpoint from one process only (e.g. `checkpoint=path if
-jax.process_index() == 0 else None`), or give each process its own path.
+**Several hosts.** Under `jax.distributed` the mesh holds the devices of this process only:
+each process runs its own share of the blocks and `rgflow._distributed` gathers the block sums
+once at the end (physics.md §15).
 """
 
 from __future__ import annotations
@@ -36,7 +31,9 @@ AXIS = "blocks"
 
 def resolve_devices(devices=None) -> list:
     """The devices to use: all visible devices by default, or an explicit list / count."""
-    all_devices = jax.devices()
+    # this process's devices: under jax.distributed each process computes its own blocks
+    # (rgflow._distributed), so a mesh never spans processes
+    all_devices = jax.local_devices()
     if devices is None:
         return list(all_devices)
     if isinstance(devices, int) and not isinstance(devices, bool):
@@ -49,6 +46,10 @@ def resolve_devices(devices=None) -> list:
     devices = list(devices)
     if not devices:
         raise ValueError("`devices` must not be empty.")
+    foreign = [d for d in devices if getattr(d, "process_index", 0) != jax.process_index()]
+    if foreign:
+        raise ValueError(f"`devices` must be devices of this process, got {foreign}; under "
+                         "jax.distributed every process uses its own devices.")
     return devices
 
 
@@ -117,8 +118,4 @@ def _global(host: np.ndarray, sharding: NamedSharding) -> jax.Array:
 
 
 def _to_host(a: jax.Array) -> np.ndarray:
-    if jax.process_count() > 1:  # pragma: no cover - multi-host only
-        from jax.experimental import multihost_utils
-
-        return np.asarray(multihost_utils.process_allgather(a, tiled=True))
-    return np.asarray(a)
+    return np.asarray(a)  # the mesh holds this process's devices only

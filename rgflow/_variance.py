@@ -376,16 +376,23 @@ def measure_conditional(
         batch_size = int(max(1, min(per_block, 4096, 2**20 // per_net)))
     batch_size = check_positive_int("batch_size", batch_size)
     n_batches = math.ceil(per_block / batch_size)
+    from ._distributed import check_same_run, gather_blocks, process_share
+
+    # under jax.distributed: this process's share of the blocks, then one all-gather
+    check_same_run(kind="conditional", net=net, xs=xs, n_nets=n_nets, n_blocks=n_blocks,
+                   key=key, dtype=dtype_name, batch_size=batch_size)
+    lo, hi = process_share(n_blocks)
     fn = _conditional_round_fn(net, batch_size, n_batches, dtype_name, devs)
     inputs = (jnp.asarray(xs), jnp.asarray(kw))
     out = {k: [] for k in (1, 2, 3)}
-    size = len(devs) * blocks_per_device(n_blocks, len(devs), False)
-    for first in range(0, n_blocks, size):
-        blocks = np.arange(first, min(first + size, n_blocks))
+    size = len(devs) * blocks_per_device(hi - lo, len(devs), False)
+    for first in range(lo, hi, size):
+        blocks = np.arange(first, min(first + size, hi))
         res = fn(inputs, key, padded(starts[blocks], size), padded(counts[blocks], size))
         for k in out:
             out[k].append(res[k][: blocks.size])
+    out = gather_blocks({k: np.concatenate(v) for k, v in out.items()}, lo, hi, n_blocks)
     return ConditionalEstimate(
         net=net, xs=xs, n_nets=n_nets, block_counts=counts, kernel_w=kw,
-        block_sums={k: jnp.asarray(np.concatenate(v)) for k, v in out.items()},
+        block_sums={k: jnp.asarray(v) for k, v in out.items()},
     )

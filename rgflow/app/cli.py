@@ -175,21 +175,55 @@ def measure(
     n_nets: int = typer.Option(100_000, "--n-nets", min=2, help="ensemble size"),
     n_blocks: int = typer.Option(32, "--n-blocks", min=2, help="jackknife blocks"),
     seed: int = typer.Option(0, help="seed of jax.random.key (0 <= seed < 2**63)"),
-    checkpoint: Path = typer.Option(None, help="checkpoint file: resume an interrupted run"),
+    checkpoint: Path = typer.Option(None, help="checkpoint file: resume an interrupted run "
+                                    "(one file per process with --processes)"),
     progress: bool = typer.Option(True, help="progress bar"),
+    processes: int = typer.Option(1, "--processes", help="run as K local processes of one "
+                                  "jax.distributed run (same numbers as one process)"),
+    oversubscribe: bool = typer.Option(False, "--oversubscribe",
+                                       help="allow --processes above the CPU cores"),
+    distributed: bool = typer.Option(False, "--distributed", help="join a run started by srun "
+                                     "or mpirun (jax.distributed cluster discovery)"),
 ):
     """Monte Carlo moments and connected correlators with error bars."""
-    import jax
+    import os
 
-    from .._ensemble import measure as run_measure
     from .._validate import check_seed
 
+    child = distributed or "RGFLOW_PROCESS_ID" in os.environ
+    if child:  # one process of a distributed run: join it before any JAX computation
+        from .._distributed import initialize_distributed
+
+        initialize_distributed()
     out = _check_outputs(out, checkpoint)
     seed = check_seed(seed, "--seed")
     model = _build(net, width, d_in, sigma_w, sigma_b)
     xs = _parse_inputs(inputs, net, d_in)
-    m = run_measure(model, xs, n_nets, key=jax.random.key(seed), orders=_parse_orders(orders),
-                    n_blocks=n_blocks, progress=progress, checkpoint=checkpoint)
+    order_list = _parse_orders(orders)
+    if not child:
+        from ._launch import check_processes, launch, python_argv
+
+        processes = check_processes(processes, oversubscribe)
+        if processes > 1:  # this process only launches and waits (no JAX)
+            args = ["measure", "--out", str(out), "--net", net, "--width", str(width), "--d-in",
+                    str(d_in), "--sigma-w", repr(sigma_w), "--inputs", inputs, "--orders", orders,
+                    "--n-nets", str(n_nets), "--n-blocks", str(n_blocks), "--seed", str(seed),
+                    "--progress" if progress else "--no-progress", "--processes", str(processes)]
+            if sigma_b is not None:
+                args += ["--sigma-b", repr(sigma_b)]
+            if checkpoint is not None:
+                args += ["--checkpoint", str(checkpoint)]
+            launch(python_argv("rgflow.app.cli", args), processes)
+            return
+    import jax
+
+    from .._ensemble import measure as run_measure
+
+    main_process = jax.process_index() == 0
+    m = run_measure(model, xs, n_nets, key=jax.random.key(seed), orders=order_list,
+                    n_blocks=n_blocks, progress=progress and main_process, checkpoint=checkpoint)
+    if not main_process:  # only process 0 writes the outputs
+        return
     arrays = {"xs": m.xs}
     for n in m.orders:
         arrays[f"moment_{n}"] = m.moment(n)
@@ -199,7 +233,7 @@ def measure(
     _write_results(out, arrays, _sidecar(
         "measure", model, m.xs,
         {"seed": seed, "n_nets": n_nets, "n_blocks": n_blocks, "orders": list(m.orders),
-         "arrays": sorted(arrays)}))
+         "processes": jax.process_count(), "arrays": sorted(arrays)}))
 
 
 @app.command()
@@ -267,3 +301,7 @@ def main():  # console-script entry point
     jax.config.update("jax_enable_x64", True)
     enable_compilation_cache()
     app()
+
+
+if __name__ == "__main__":  # `python -m rgflow.app.cli`: the processes of `--processes K`
+    main()
