@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ._ensemble import BlockSums, _block_layout, _jackknife, _ordered_sum
+from ._ensemble import _COMPILER_OPTIONS, BlockSums, _block_layout, _jackknife, _ordered_sum
 from ._nets import AbstractNet, standard_normals
 from ._ntk import check_parameterisation, check_trainable
 from ._tuples import n_tuples, sorted_tuples, to_full
@@ -254,6 +254,12 @@ def _jackknife_cumulant(flat, counts, n_nets, p: int, t: int, q: int, order: int
 # ------------------------------------------------------------------------------ train ---
 
 
+@functools.lru_cache(maxsize=64)
+def _sgd(learning_rate: float):
+    # one object per rate: the compiled block program is cached on the optimiser object
+    return optax.sgd(learning_rate)
+
+
 def _check_optimizer(optimizer, learning_rate):
     if optimizer is None:
         if learning_rate is None:
@@ -262,7 +268,7 @@ def _check_optimizer(optimizer, learning_rate):
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (
                 math.isfinite(lr) and lr > 0):
             raise ValueError(f"`learning_rate` must be a finite number > 0, got {lr!r}.")
-        return optax.sgd(float(lr))
+        return _sgd(float(lr))
     if learning_rate is not None:
         raise ValueError("give either `learning_rate` or `optimizer`, not both.")
     if not isinstance(optimizer, optax.GradientTransformation):
@@ -336,19 +342,26 @@ def _block_program(net, parameterisation, trainable, optimizer, times, batch, ma
                 return optax.apply_updates(tr, upd), st, first
 
             first = jnp.full((batch,), -1, jnp.int32)
-            prev = 0
-            sums, squares = list(sums), list(squares)
-            for ti, t in enumerate(times):
-                train, state, first = jax.lax.fori_loop(prev, t, step, (train, state, first))
-                prev = t
-                f = jax.vmap(apply, in_axes=(0, None))({**train, **frozen}, probes)
+            bounds = jnp.asarray((0,) + times, jnp.int32)
+
+            def segment(c, ti):
+                # one compiled step and one measurement, scanned over the recorded times
+                tr, st, first = jax.lax.fori_loop(bounds[ti], bounds[ti + 1], step, c)
+                f = jax.vmap(apply, in_axes=(0, None))({**tr, **frozen}, probes)
                 if controlled:
                     f = jnp.concatenate([f, f0 @ transfer[ti].T + shift[ti]], axis=1)
                 f = jnp.where(valid[:, None], f, 0.0)
+                qs, q2s = [], []
                 for n in range(1, max_order + 1):
                     q = jnp.prod(f[:, tuples[n]], axis=-1)  # (batch, T_n)
-                    sums[n - 1] = sums[n - 1].at[ti].add(jnp.sum(q, axis=0))
-                    squares[n - 1] = squares[n - 1].at[ti].add(jnp.sum(q * q, axis=0))
+                    qs.append(jnp.sum(q, axis=0))
+                    q2s.append(jnp.sum(q * q, axis=0))
+                return (tr, st, first), (qs, q2s)
+
+            (train, state, first), (qs, q2s) = jax.lax.scan(
+                segment, (train, state, first), jnp.arange(len(times)))
+            sums = [a + b for a, b in zip(sums, qs, strict=True)]
+            squares = [a + b for a, b in zip(squares, q2s, strict=True)]
             first_bad = jnp.min(jnp.where(first >= 0, first, jnp.iinfo(jnp.int32).max))
             net_bad = jnp.argmin(jnp.where(first >= 0, first, jnp.iinfo(jnp.int32).max))
             bad = jnp.where(first_bad < bad[0], jnp.stack(
@@ -362,7 +375,7 @@ def _block_program(net, parameterisation, trainable, optimizer, times, batch, ma
                                                (zeros, list(zeros), bad0))
         return sums, squares, bad
 
-    return jax.jit(fn)
+    return jax.jit(fn, compiler_options=_COMPILER_OPTIONS)
 
 
 def train_ensemble(
@@ -409,7 +422,7 @@ def train_ensemble(
       deviation from the linearised dynamics rather than the ensemble spread.
     - `max_order`: the highest moment accumulated (cumulants up to it).
     - `n_blocks`: jackknife blocks (units of work and of checkpointing).
-    - `batch_size`: networks trained together (default: up to 256).
+    - `batch_size`: networks trained together (default 128; the numbers do not depend on it).
     - `checkpoint`: optional `.npz` path; blocks done are saved there (atomically) and a run of the
       same configuration resumes from it.
 
@@ -443,8 +456,8 @@ def train_ensemble(
             raise ValueError(f"`minibatch` ({minibatch}) exceeds the {x_train.shape[0]} "
                              "training points.")
     starts, counts = _block_layout(n_nets, n_blocks)
-    if batch_size is None:
-        batch_size = int(min(256, counts.max()))
+    if batch_size is None:  # fixed: one compiled program per network for every ensemble size
+        batch_size = 128
     batch_size = check_positive_int("batch_size", batch_size)
     p = probes.shape[0]
     if control is not None:
