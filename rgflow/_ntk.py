@@ -15,8 +15,8 @@ layer
 (readout a, b1 give K; first-layer w, b0 give σ_W² K̇ S), with K̇_erf = (4/π)/√((1+2S_xx)(1+2S_x'x')
 − 4S_xx'²) and K̇_relu = (π − θ)/(2π). For `DeepNet` the layer recursion
 Θ⁽¹⁾ = K⁽¹⁾ = S, Θ⁽ℓ⁺¹⁾ = K⁽ℓ⁺¹⁾ + σ_W² K̇⁽ℓ⁺¹⁾ Θ⁽ℓ⁾ with K̇⁽ℓ⁺¹⁾ = ∂F/∂G_xx' at K⁽ℓ⁾
-(Price's theorem: the derivative of the 2-d Gaussian mean F = E[φφ] with respect to the
-covariance is E[φ'φ']), computed by autodiff of `rgflow._deep.kernel_map`.
+(closed forms for erf, relu and linear; otherwise a 100 × 100 Gauss–Legendre product rule of
+φ'φ', φ' by autodiff).
 
 **Linearised dynamics.** With a frozen kernel Θ on the training inputs X, n discrete steps of
 gradient descent move the residual as f_n(X) − Y = (I − ηΘ)ⁿ (f₀(X) − Y), and every other input
@@ -82,6 +82,31 @@ def _kdot_relu(net, x, y):
     return (jnp.pi - jnp.arccos(cos)) / (2 * jnp.pi)
 
 
+def _kdot_map(net, a, g, b):
+    """K̇ = E[φ'(z)φ'(z')], (z, z') ~ N(0, [[a, g], [g, b]]): closed forms for relu, erf and
+    linear; otherwise quadrature of φ'φ' (φ' by autodiff)."""
+    act = net.activation
+    if act == "relu":
+        cos = jnp.clip(g / jnp.sqrt(a * b), -1.0, 1.0)
+        return (jnp.pi - jnp.arccos(cos)) / (2 * jnp.pi)
+    if act == "erf":
+        return (4 / jnp.pi) / jnp.sqrt((1 + 2 * a) * (1 + 2 * b) - 4 * g**2)
+    if act == "linear":
+        return jnp.ones_like(g)
+    # E[φ'φ'] by the 100 × 100 Gauss–Legendre product rule of the kernels (`_normal_rule`),
+    # z = √a u1, z' = (g/√a) u1 + √(b − g²/a) u2, φ' by autodiff of the activation
+    from ._nets import _normal_rule
+
+    u, w = (jnp.asarray(v) for v in _normal_rule(100))
+    dphi = jnp.vectorize(jax.grad(net.activation_fn))
+    sa = jnp.sqrt(a)
+    beta = g / sa
+    c = jnp.sqrt(jnp.maximum(b - beta**2, 0.0))
+    z1 = sa[..., None, None] * u[:, None]
+    z2 = beta[..., None, None] * u[:, None] + c[..., None, None] * u[None, :]
+    return jnp.einsum("...ij,i,j->...", dphi(z1) * dphi(z2), w, w)
+
+
 def _deep_ntk(net, x, y, trainable: str):
     """K and Θ of a `DeepNet` by the layer recursion (module docstring)."""
     from ._deep import diagonal_map, kernel_map
@@ -91,10 +116,8 @@ def _deep_ntk(net, x, y, trainable: str):
     b = _sxx(net, y)[None, :]
     g = net._covariance(x, y)
     theta = g
-    dmap = jax.grad(lambda gg, aa, bb: kernel_map(net, aa, gg, bb))
-    kdot_fn = jnp.vectorize(dmap)
     for _ in range(net.depth):
-        kdot = kdot_fn(g, jnp.broadcast_to(a, g.shape), jnp.broadcast_to(b, g.shape))
+        kdot = _kdot_map(net, jnp.broadcast_to(a, g.shape), g, jnp.broadcast_to(b, g.shape))
         g_next = sb2 + sw2 * kernel_map(net, a, g, b)
         theta = g_next + sw2 * kdot * theta
         a = sb2 + sw2 * diagonal_map(net, a)
@@ -110,8 +133,8 @@ def infinite_ntk(net: AbstractNet, x: Float[Array, "P d"], y: Float[Array, "Q d"
     **Arguments:**
 
     - `net`: `ErfNet`, `ReLUNet` (closed forms Θ = K + σ_W² S K̇), a `GenericNet` or `DeepNet`
-      (layer recursion Θ⁽ℓ⁺¹⁾ = K⁽ℓ⁺¹⁾ + σ_W² K̇⁽ℓ⁺¹⁾ Θ⁽ℓ⁾, K̇ by autodiff of the 2-d Gaussian
-      mean), or a `CosNet` with `trainable="readout"` (Θ = K).
+      (layer recursion Θ⁽ℓ⁺¹⁾ = K⁽ℓ⁺¹⁾ + σ_W² K̇⁽ℓ⁺¹⁾ Θ⁽ℓ⁾; K̇ closed for erf/relu/linear, by
+      quadrature of φ'φ' otherwise), or a `CosNet` with `trainable="readout"` (Θ = K).
     - `x`, `y`: inputs `(P, d_in)`, `(Q, d_in)`.
     - `trainable`: "all" (every parameter) or "readout" (the last layer's weights and bias:
       Θ = K exactly in the mean, at every width).
