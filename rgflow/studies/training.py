@@ -25,6 +25,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from .._edgeworth import edgeworth_tensors
 from .._exact import exact_connected
 from .._fit import power_law
 from .._nets import make_net
@@ -87,18 +88,32 @@ def _one_mode(config, trainable, bar) -> dict:
         k4_err = meas.connected_stderr(4)
         d = {o: meas.difference(o) for o in (1, 2, 4)}
         transported = ld.transport(kappa4_unit / n)
+        # the Edgeworth quartic of the trained ensemble on the probes (physics.md §9, §14), from
+        # Σ_t and the transported κ4: its O(1/N) coupling tensor, entry (x1,x1,x1,x1)
+        quartic = [float(edgeworth_tensors(s_t, k_t, order=1)[1][0, 0, 0, 0])
+                   for s_t, k_t in zip(ld.cov(), transported, strict=True)]
         per_width.append({
             "width": n,
             "mean": meas.mean().tolist(), "mean_err": meas.mean_stderr().tolist(),
             "cov": meas.connected(2).tolist(), "cov_err": meas.connected_stderr(2).tolist(),
             "g4c": k4.tolist(), "g4c_err": k4_err.tolist(), "g4c_transport": transported.tolist(),
+            "quartic_transport_1111": quartic,
             "dmean": d[1][0].tolist(), "dmean_err": d[1][1].tolist(),
             "dcov": d[2][0].tolist(), "dcov_err": d[2][1].tolist(),
             "dg4c": d[4][0].tolist(), "dg4c_err": d[4][1].tolist(),
         })
         bar.update(1)
+    # deliberately broken theories, to show the checks fail: the other mode's kernel in μ_t
+    # (K for Θ, or Θ for K), and Σ_t without its cross terms −M K_Xx − K_xX Mᵀ
+    other = linearised_dynamics(base, X_TRAIN, Y_TRAIN, PROBES, learning_rate=eta, times=times,
+                                trainable="readout" if trainable == "all" else "all")
+    p = PROBES.shape[0]
+    m_t = -ld.transfer[:, :, p:]
+    k = ld.kernel
+    no_cross = k[:p, :p] + np.einsum("tpi,ij,tqj->tpq", m_t, k[p:, p:], m_t)
     out = {"trainable": trainable, "times": times, "mu": ld.mean().tolist(),
-           "sigma": ld.cov().tolist(), "per_width": per_width}
+           "sigma": ld.cov().tolist(), "mu_broken_other_kernel": other.mean().tolist(),
+           "sigma_broken_no_cross": no_cross.tolist(), "per_width": per_width}
     if trainable == "readout":
         m, c = gp_posterior(base, X_TRAIN, Y_TRAIN, PROBES)
         cm, cc = readout_posterior_correction(base, X_TRAIN, Y_TRAIN, PROBES)
@@ -121,6 +136,29 @@ def _checks(mode: dict) -> dict:
             j = int(np.argmax(np.min(np.abs(vals) / np.maximum(errs, 1e-300), axis=0)))
             fit = power_law(widths, vals[:, j], errs[:, j]) if len(widths) > 2 else None
             checks[f"{what}_t{t}"] = {"entry": j, "fit": fit}
+    # plain z-scores (ensemble error bars, no control variate) of the largest width against the
+    # theory and against the broken theories, at each t > 0
+    big = mode["per_width"][-1]
+    for name, mu, sig in (("theory", mode["mu"], mode["sigma"]),
+                          ("broken_other_kernel_in_mu", mode["mu_broken_other_kernel"], None),
+                          ("broken_no_cross_term_in_sigma", None,
+                           mode["sigma_broken_no_cross"])):
+        zs = []
+        for t_i, t in enumerate(mode["times"]):
+            if t == 0:
+                continue
+            if mu is not None:
+                z = (np.array(big["mean"][t_i]) - mu[t_i]) / np.array(big["mean_err"][t_i])
+            else:
+                z = (np.array(big["cov"][t_i]) - sig[t_i]) / np.array(big["cov_err"][t_i])
+            zs.append(float(np.max(np.abs(z))))
+        checks[f"max_abs_z_{name}"] = zs
+    zs = []
+    for t_i, t in enumerate(mode["times"]):
+        if t:
+            z = (np.array(big["cov"][t_i]) - mode["sigma"][t_i]) / np.array(big["cov_err"][t_i])
+            zs.append(float(np.max(np.abs(z))))
+    checks["max_abs_z_theory_cov"] = zs
     if mode["trainable"] == "readout":
         t_i = len(mode["times"]) - 1
         z_mean, z_cov = [], []
