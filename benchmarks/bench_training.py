@@ -3,7 +3,7 @@
     python benchmarks/bench_training.py            # ~1 minute on 2 cores
     python benchmarks/bench_training.py --json     # also print the numbers as JSON
 
-Model: ErfNet(N = 64, d_in = 2, σ_W = 1.5, σ_b = 0.5), NTK parameterisation, all parameters
+Model: ErfNet(N = 16 and 64, d_in = 2, σ_W = 1.5, σ_b = 0.5), NTK parameterisation, all parameters
 trainable, full-batch gradient descent (optax.sgd(0.2)) on the 3 training points of the §14
 check, 200 steps. Rows:
 
@@ -36,20 +36,22 @@ from rgflow._training import training_model  # noqa: E402
 X = np.array([[1.0, 0.0], [-0.5, 0.9], [0.2, -1.0]])
 Y = np.array([0.6, -0.4, 0.3])
 PROBES = np.array([[0.7, 0.7], [-1.0, -0.2]])
-N, STEPS, ETA = 64, 200, 0.2
-NET = rgflow.ErfNet(width=N, d_in=2, sigma_w=1.5, sigma_b=0.5)
+STEPS, ETA = 200, 0.2
+WIDTHS = (16, 64)
 
 
-def ensemble(m: int) -> float:
+def ensemble(m: int, n: int) -> float:
+    net = rgflow.ErfNet(width=n, d_in=2, sigma_w=1.5, sigma_b=0.5)
     kw = dict(times=[0, 10, 50, STEPS], learning_rate=ETA, n_blocks=16, max_order=4)
-    rgflow.train_ensemble(NET, X, Y, PROBES, m, key=jax.random.key(0), **kw)  # compile
+    rgflow.train_ensemble(net, X, Y, PROBES, m, key=jax.random.key(0), **kw)  # compile
     t0 = time.perf_counter()
-    rgflow.train_ensemble(NET, X, Y, PROBES, m, key=jax.random.key(1), **kw)
+    rgflow.train_ensemble(net, X, Y, PROBES, m, key=jax.random.key(1), **kw)
     return m * STEPS / (time.perf_counter() - t0)
 
 
-def per_network(m: int) -> float:
-    init, apply = training_model(NET, "ntk")
+def per_network(m: int, n: int) -> float:
+    net = rgflow.ErfNet(width=n, d_in=2, sigma_w=1.5, sigma_b=0.5)
+    init, apply = training_model(net, "ntk")
     opt = optax.sgd(ETA)
     xj, yj = jnp.asarray(X), jnp.asarray(Y)
 
@@ -73,7 +75,8 @@ def per_network(m: int) -> float:
     return m * STEPS / (time.perf_counter() - t0)
 
 
-def pytorch(m: int) -> float | None:
+def pytorch(m: int, n: int) -> float | None:
+    N = n  # noqa: N806
     try:
         import torch
     except ImportError:
@@ -106,20 +109,22 @@ def pytorch(m: int) -> float | None:
 
 
 def main():
-    rows = {"rgflow.train_ensemble (M = 4096)": ensemble(4096),
-            "per-network optax loop (jit step, 5 networks)": per_network(5)}
-    torch_rate = pytorch(5)
-    rows["PyTorch loop (5 networks)"] = torch_rate
-    base = rows["per-network optax loop (jit step, 5 networks)"]
-    print(f"ErfNet N = {N}, d_in = 2, 3 training points, {STEPS} steps of optax.sgd({ETA}), "
-          f"float64, {jax.device_count()} CPU device(s)")
-    for name, rate in rows.items():
-        if rate is None:
-            print(f"  {name:48s}  not run: torch is not installed")
-        else:
-            print(f"  {name:48s}  {rate:12.0f} network·steps/s   ×{rate / base:8.1f}")
+    print(f"ErfNet d_in = 2, σ_W = 1.5, σ_b = 0.5, NTK param., 3 training points, {STEPS} steps "
+          f"of optax.sgd({ETA}), float64, {jax.device_count()} CPU device(s)")
+    out = {}
+    for n in WIDTHS:
+        rows = {f"rgflow.train_ensemble (M = 4096), N = {n}": ensemble(4096, n),
+                f"per-network optax loop (jit step, 5 networks), N = {n}": per_network(5, n),
+                f"PyTorch loop (5 networks), N = {n}": pytorch(5, n)}
+        base = rows[f"per-network optax loop (jit step, 5 networks), N = {n}"]
+        for name, rate in rows.items():
+            if rate is None:
+                print(f"  {name:56s}  not run: torch is not installed")
+            else:
+                print(f"  {name:56s}  {rate:10.0f} network·steps/s   ×{rate / base:6.1f}")
+        out |= rows
     if "--json" in sys.argv:
-        print(json.dumps(rows))
+        print(json.dumps(out))
 
 
 if __name__ == "__main__":
