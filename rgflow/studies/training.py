@@ -59,7 +59,7 @@ DEFAULTS = {
              "trainable": ["readout", "all"], "steps": 200, "learning_rate": 0.2,
              "sigma_w": 1.5, "sigma_b": 0.5, "seed": 0},
 }
-SMALL = {"net": "erf", "widths": [8, 16], "n_nets": 200, "trainable": ["readout", "all"],
+SMALL = {"net": "erf", "widths": [8, 16], "n_nets": 200, "trainable": ["readout"],
          "steps": 20, "learning_rate": 0.2, "sigma_w": 1.5, "sigma_b": 0.5, "seed": 0}
 
 
