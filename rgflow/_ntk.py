@@ -175,8 +175,8 @@ def empirical_ntk(apply_fn, params, x, y=None, *, trainable=None) -> Float[Array
     - `apply_fn`: `apply_fn(params, xs) -> (P,)` outputs.
     - `params`: the parameter pytree of the network.
     - `x`, `y`: inputs (y defaults to x).
-    - `trainable`: optional predicate on the pytree path names... or a boolean pytree of the
-      structure of `params` (True = trainable); default: all leaves.
+    - `trainable`: optional boolean pytree of the structure of `params` (True = the leaf is
+      trained and enters the sum); default: all leaves.
 
     **Returns:** `(P, Q)`.
     """

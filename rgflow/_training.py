@@ -427,7 +427,8 @@ def train_ensemble(
       same configuration resumes from it.
 
     **Returns:** a `TrainedMeasurement`. **Raises** `ValueError` naming the step and the network
-    when a loss becomes non-finite or exceeds 1e30 (a diverging learning rate).
+    when a loss becomes non-finite or exceeds 1e30 (a diverging learning rate; a run that is
+    still below that at its last step is returned, so check the spread of the outputs).
     """
     from ._checkpoint import BlockCheckpoint
 
