@@ -253,6 +253,10 @@ def transfer_matrices(theta: np.ndarray, n_probes: int, learning_rate: float, ti
     if lam.min() <= 0:
         raise ValueError("the NTK on the training inputs is singular (repeated inputs?); "
                          f"smallest eigenvalue {lam.min():.3g}.")
+    if not flow and learning_rate * lam.max() >= 2:
+        raise ValueError(f"`learning_rate` {learning_rate:g} diverges: gradient descent needs "
+                         f"η λ_max < 2, and λ_max(Θ_XX) = {lam.max():.4g} (η < "
+                         f"{2 / lam.max():.4g}).")
     t = np.asarray(times, np.float64)[:, None]
     decay = np.exp(-learning_rate * lam * t) if flow else (1 - learning_rate * lam) ** t
     g = (1 - decay) / lam  # (T, n)

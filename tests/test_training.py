@@ -169,6 +169,8 @@ def test_bad_input(key):
                                                              times=[300]))
     with pytest.raises(ValueError, match="learning_rate"):
         rgflow.linearised_dynamics(net, X, Y, PROBES, learning_rate=-1.0, times=[1])
+    with pytest.raises(ValueError, match="learning_rate.*diverges"):
+        rgflow.linearised_dynamics(net, X, Y, PROBES, learning_rate=1.0, times=[1])
 
 
 @pytest.mark.slow
