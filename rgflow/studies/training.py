@@ -59,8 +59,8 @@ DEFAULTS = {
              "trainable": ["readout", "all"], "steps": 200, "learning_rate": 0.2,
              "sigma_w": 1.5, "sigma_b": 0.5, "seed": 0},
 }
-SMALL = {"net": "erf", "widths": [8, 16], "n_nets": 200, "trainable": ["readout"],
-         "steps": 20, "learning_rate": 0.2, "sigma_w": 1.5, "sigma_b": 0.5, "seed": 0}
+SMALL = {"net": "erf", "widths": [8], "n_nets": 200, "trainable": ["readout"],
+         "steps": 10, "learning_rate": 0.2, "sigma_w": 1.5, "sigma_b": 0.5, "seed": 0}
 
 
 def _times(steps: int) -> list[int]:
