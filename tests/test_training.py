@@ -109,6 +109,7 @@ def test_initial_ensemble_is_measures_and_batch_invariant(key):
     std = rgflow.train_ensemble(net, X, Y, PROBES, 40, key=key, times=[0, 3], learning_rate=0.01,
                                 parameterisation="standard", n_blocks=4, max_order=2,
                                 batch_size=3)
+    np.testing.assert_allclose(std.mean()[0], f0.mean(0), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.slow
