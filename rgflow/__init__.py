@@ -77,6 +77,12 @@ from ._nets import available_activations as available_activations
 from ._nets import hms_inputs as hms_inputs
 from ._nets import make_net as make_net
 from ._neuron import neuron_moments as neuron_moments
+from ._ntk import LinearisedDynamics as LinearisedDynamics
+from ._ntk import empirical_ntk as empirical_ntk
+from ._ntk import gp_posterior as gp_posterior
+from ._ntk import infinite_ntk as infinite_ntk
+from ._ntk import linearised_dynamics as linearised_dynamics
+from ._ntk import readout_posterior_correction as readout_posterior_correction
 from ._predict import connected_correlator as connected_correlator
 from ._predict import design_matrix as design_matrix
 from ._projection import QuarticProjection as QuarticProjection
@@ -92,6 +98,9 @@ from ._relevance import fit_residuals as fit_residuals
 from ._relevance import flow_gap as flow_gap
 from ._relevance import scaling_exponents as scaling_exponents
 from ._relevance import width_hierarchy as width_hierarchy
+from ._training import TrainedMeasurement as TrainedMeasurement
+from ._training import train_ensemble as train_ensemble
+from ._training import training_model as training_model
 from ._tuples import sorted_tuples as sorted_tuples
 from ._tuples import to_full as to_full
 from ._variance import ConditionalEstimate as ConditionalEstimate
