@@ -106,3 +106,10 @@ from ._wilsonian import standardised_couplings as standardised_couplings
 from ._wilsonian import wilsonian_flow as wilsonian_flow
 from ._wilsonian import wilsonian_relevance as wilsonian_relevance
 from ._xla_cache import enable_compilation_cache as enable_compilation_cache
+from ._shell import ShellFixedPoint as ShellFixedPoint
+from ._shell import ShellFlow as ShellFlow
+from ._shell import SharpLPA as SharpLPA
+from ._shell import shell_flow as shell_flow
+from ._shell import shell_flow_rescaled as shell_flow_rescaled
+from ._shell import shell_one_loop as shell_one_loop
+from ._shell import wilson_fisher_shell as wilson_fisher_shell
