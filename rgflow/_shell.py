@@ -124,11 +124,13 @@ def _coefficients():
                        jnp.float64)
 
 
-def one_loop_beta(g, d: float, coefficients=None):
-    """∂_ℓ of the rescaled couplings g = (r, u) or (r, u, u₆) (module docstring, ℓ towards the IR)."""
+def one_loop_beta(g, d: float, coefficients=None, loop=None):
+    """∂_ℓ of the rescaled couplings g = (r, u) or (r, u, u₆) (module docstring, ℓ towards the IR).
+    `coefficients` (default: the module's) and `loop` = K_d (default `loop_factor(d)`) may be
+    traced arrays."""
     g = jnp.asarray(g, jnp.float64)
     c = _coefficients() if coefficients is None else coefficients
-    k = loop_factor(d)
+    k = loop_factor(d) if loop is None else loop
     r, u = g[0], g[1]
     u6 = g[2] if g.shape[0] == 3 else 0.0
     a = 1.0 / (1.0 + r)
@@ -141,9 +143,8 @@ def one_loop_beta(g, d: float, coefficients=None):
 
 
 def one_loop_beta_dimensionful(ell, y, args):
-    """∂_ℓ (m², λ[, λ₆]) at Λ = Λ₀ e^{−ℓ}, no rescaling; `args` = (d, Λ₀, coefficients)."""
-    d, cutoff0, c = args
-    k = loop_factor(d)
+    """∂_ℓ (m², λ[, λ₆]) at Λ = Λ₀ e^{−ℓ}, no rescaling; `args` = (d, Λ₀, coefficients, K_d)."""
+    d, cutoff0, c, k = args
     lam_c = cutoff0 * jnp.exp(-ell)
     m2, lam = y[0], y[1]
     lam6 = y[2] if y.shape[0] == 3 else 0.0
@@ -321,7 +322,7 @@ class ShellFlow(eqx.Module):
     `shell_flow_rescaled`), `loop_parameter` g(ℓ) = K_d u/(1 + r)² (the one-loop expansion
     parameter), `max_loop_parameter`, `perturbative` (max g <= `PERTURBATIVE_LIMIT`),
     `error_estimate` (max relative difference to a solve with 1000× tighter tolerances),
-    `accurate` (error_estimate <= 100 rtol), `succeeded` (the solver reached the end),
+    `accurate` (error_estimate <= the `accuracy` argument, default 1e-6), `succeeded` (the solver reached the end),
     `stats`.
     """
 
@@ -344,7 +345,7 @@ class ShellFlow(eqx.Module):
 @eqx.filter_jit
 def _solve(rhs, y0, t1, ts, args, rtol, atol, *, max_steps):
     def cond(t, y, args, **kw):
-        if len(args) == 2:  # rescaled: 1 + r
+        if len(args) == 3:  # rescaled: 1 + r
             den = 1.0 + y[0]
         else:  # dimensionful: (Λ² + m²)/Λ²
             den = 1.0 + y[0] * jnp.exp(2 * t) / args[1] ** 2
@@ -366,6 +367,9 @@ def _integrate(rhs, y0, t1, n_save, args, rtol, atol, max_steps):
     y, y_ref = np.asarray(sols[0].ys), np.asarray(sols[1].ys)
     scale = np.maximum(np.abs(y_ref), atol / rtol)
     err = float(np.nanmax(np.abs(y - y_ref) / scale)) if ok else float("nan")
+    if not ok:  # up to the event: compare the finite part
+        fin = np.isfinite(y) & np.isfinite(y_ref) & np.isfinite(scale)
+        err = float(np.max(np.abs(y[fin] - y_ref[fin]) / scale[fin])) if fin.any() else float("nan")
     stats = {k: int(v) for k, v in sols[0].stats.items() if jnp.ndim(v) == 0}
     return np.asarray(ts), y, ok, err, stats
 
@@ -378,7 +382,8 @@ def _check_tol(rtol, atol, n_save):
 
 
 def shell_flow(couplings, *, d: float, cutoff: float, new_cutoff: float, n_save: int = 64,
-               rtol: float = 1e-10, atol: float = 1e-12, max_steps: int = 100_000) -> ShellFlow:
+               rtol: float = 1e-10, atol: float = 1e-12, max_steps: int = 100_000,
+               accuracy: float = 1e-6) -> ShellFlow:
     """Integrate out the shell Λ' < |p| <= Λ: the one-loop flow of (m², λ[, λ₆]), no rescaling.
 
     dm²/dℓ = K_d Λ^d λ/(2(Λ² + m²)), dλ/dℓ = K_d Λ^d [λ₆/(2(Λ² + m²)) − (3/2)λ²/(Λ² + m²)²], ...
@@ -404,19 +409,23 @@ def shell_flow(couplings, *, d: float, cutoff: float, new_cutoff: float, n_save:
     _check_tol(rtol, atol, n_save)
     t1 = math.log(cutoff / new_cutoff)
     ts, ys, ok, err, stats = _integrate(one_loop_beta_dimensionful, g, t1, n_save,
-                                        (d, jnp.asarray(cutoff, jnp.float64), _coefficients()),
+                                        (jnp.asarray(d), jnp.asarray(cutoff, jnp.float64),
+                                         _coefficients(), jnp.asarray(loop_factor(d))),
                                         rtol, atol, max_steps)
     if not ok:
         raise ValueError("the shell flow did not reach Λ' (Λ² + m² → 0 or a blow-up on the way: "
                          f"largest |coupling| saved {np.nanmax(np.abs(ys)):.3g}).")
     lam_c = cutoff * np.exp(-ts)
     loop = loop_factor(d) * ys[:, 1] * lam_c**d / (lam_c**2 + ys[:, 0]) ** 2
-    return _result(ts, lam_c, ys, loop, err, rtol, ok, stats)
+    return _result(ts, lam_c, ys, loop, err, accuracy, ok, stats)
 
 
 def shell_flow_rescaled(g0, ell1: float, *, d: float, n_save: int = 200, rtol: float = 1e-10,
-                        atol: float = 1e-12, max_steps: int = 100_000) -> ShellFlow:
-    """The rescaled flow of g = (r, u[, u₆]) from ℓ = 0 to `ell1` > 0 (towards the IR).
+                        atol: float = 1e-12, max_steps: int = 100_000,
+                        accuracy: float = 1e-6) -> ShellFlow:
+    """The rescaled flow of g = (r, u[, u₆]) from ℓ = 0 to `ell1` (> 0: towards the IR; < 0:
+    towards the UV, where the relevant directions contract — the stable way to trace a critical
+    trajectory).
 
     Stops early (not `succeeded`) if 1 + r → 0 or a coupling exceeds 1e12 — a flow into the
     broken phase or to strong coupling; the couplings are NaN after that point.
@@ -431,23 +440,27 @@ def shell_flow_rescaled(g0, ell1: float, *, d: float, n_save: int = 200, rtol: f
         raise ValueError(f"`g0` must be finite (r, u) or (r, u, u₆), got {g0!r}.")
     if 1 + g[0] <= 0:
         raise ValueError(f"`g0`: 1 + r = {1 + g[0]:g} <= 0 (singular shell propagator).")
-    ell1 = _check_real("ell1", ell1, positive=True)
+    ell1 = _check_real("ell1", ell1)
+    if ell1 == 0:
+        raise ValueError("`ell1` must be non-zero (> 0 towards the IR, < 0 towards the UV).")
     _check_tol(rtol, atol, n_save)
-    ts, ys, ok, err, stats = _integrate(_rescaled_rhs, g, ell1, n_save, (d, _coefficients()),
-                                        rtol, atol, max_steps)
-    loop = loop_factor(d) * ys[:, 1] / (1 + ys[:, 0]) ** 2
-    return _result(ts, np.exp(-ts), ys, loop, err, rtol, ok, stats)
+    ts, ys, ok, err, stats = _integrate(_rescaled_rhs, g, ell1, n_save,
+                                        (jnp.asarray(d), jnp.asarray(loop_factor(d)),
+                                         _coefficients()), rtol, atol, max_steps)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loop = loop_factor(d) * ys[:, 1] / (1 + ys[:, 0]) ** 2
+    return _result(ts, np.exp(-ts), ys, loop, err, accuracy, ok, stats)
 
 
 def _rescaled_rhs(t, y, args):
-    return one_loop_beta(y, args[0], args[1])
+    return one_loop_beta(y, args[0], args[2], loop=args[1])
 
 
-def _result(ts, cutoffs, ys, loop, err, rtol, ok, stats):
+def _result(ts, cutoffs, ys, loop, err, accuracy, ok, stats):
     mx = float(np.nanmax(np.abs(loop))) if np.any(np.isfinite(loop)) else float("nan")
     return ShellFlow(ell=ts, cutoffs=cutoffs, couplings=ys, loop_parameter=loop,
                      max_loop_parameter=mx, perturbative=bool(mx <= PERTURBATIVE_LIMIT),
-                     error_estimate=err, accurate=bool(ok and err <= 100 * rtol),
+                     error_estimate=err, accurate=bool(ok and err <= accuracy),
                      succeeded=ok, stats=stats)
 
 
