@@ -76,7 +76,7 @@ def _bubble_check(d, lam=1e-2):
     return np.abs(got / ref - 1)
 
 
-@pytest.mark.parametrize("d", [1, 3])
+@pytest.mark.parametrize("d", [1, pytest.param(3, marks=pytest.mark.slow)])
 def test_flow_matches_one_loop_shell_integral_and_fails_when_broken(d, monkeypatch):
     gaps = _bubble_check(d)
     assert np.all(gaps < 2e-2), gaps  # O(λ) relative corrections of the iterated flow
