@@ -91,6 +91,13 @@ from ._relevance import fit_residuals as fit_residuals
 from ._relevance import flow_gap as flow_gap
 from ._relevance import scaling_exponents as scaling_exponents
 from ._relevance import width_hierarchy as width_hierarchy
+from ._shell import SharpLPA as SharpLPA
+from ._shell import ShellFixedPoint as ShellFixedPoint
+from ._shell import ShellFlow as ShellFlow
+from ._shell import shell_flow as shell_flow
+from ._shell import shell_flow_rescaled as shell_flow_rescaled
+from ._shell import shell_one_loop as shell_one_loop
+from ._shell import wilson_fisher_shell as wilson_fisher_shell
 from ._tuples import sorted_tuples as sorted_tuples
 from ._tuples import to_full as to_full
 from ._variance import ConditionalEstimate as ConditionalEstimate
@@ -106,10 +113,3 @@ from ._wilsonian import standardised_couplings as standardised_couplings
 from ._wilsonian import wilsonian_flow as wilsonian_flow
 from ._wilsonian import wilsonian_relevance as wilsonian_relevance
 from ._xla_cache import enable_compilation_cache as enable_compilation_cache
-from ._shell import ShellFixedPoint as ShellFixedPoint
-from ._shell import ShellFlow as ShellFlow
-from ._shell import SharpLPA as SharpLPA
-from ._shell import shell_flow as shell_flow
-from ._shell import shell_flow_rescaled as shell_flow_rescaled
-from ._shell import shell_one_loop as shell_one_loop
-from ._shell import wilson_fisher_shell as wilson_fisher_shell

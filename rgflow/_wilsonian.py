@@ -66,7 +66,8 @@ theory point (`wilsonian_relevance(point="theory")`). `wilsonian_relevance` keep
 field for the convention it states; read θ − n/2 at the theory point, not θ, as the physics.
 Where it holds: the truncated flow is exact to O(1/N²) only while the whitened cumulants of the
 smallest modes are small — on the HMS Erf inputs N ≳ 10³ (docs/physics.md §10 gives the
-measured flow-vs-exact gaps, which exceed 100 % at N ≤ 100).
+measured flow-vs-exact gaps: 196 % at N = 30, a flow that blows up at N = 100, 36 % at
+N = 300, 2.4 % at N = 10³).
 """
 
 from __future__ import annotations

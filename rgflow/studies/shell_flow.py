@@ -129,7 +129,7 @@ def shell_study(*, u0: float = 0.02, ell_max: float = 10.0, max_order: int = 5,
     ds = np.linspace(1.0, 4.0, 13)
     eig, dev = [], 0.0
     for d in ds:
-        jac = np.asarray(jax.jacfwd(lambda g: one_loop_beta(g, float(d)))(jnp.zeros(3)))
+        jac = np.asarray(jax.jacfwd(lambda g, d=float(d): one_loop_beta(g, d))(jnp.zeros(3)))
         y = np.sort(np.linalg.eigvals(jac).real)[::-1]
         eig.append(y.tolist())
         dev = max(dev, float(np.abs(np.sort(y) - np.sort(power_counting(float(d)))).max()))
