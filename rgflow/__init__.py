@@ -98,6 +98,13 @@ from ._relevance import fit_residuals as fit_residuals
 from ._relevance import flow_gap as flow_gap
 from ._relevance import scaling_exponents as scaling_exponents
 from ._relevance import width_hierarchy as width_hierarchy
+from ._shell import SharpLPA as SharpLPA
+from ._shell import ShellFixedPoint as ShellFixedPoint
+from ._shell import ShellFlow as ShellFlow
+from ._shell import shell_flow as shell_flow
+from ._shell import shell_flow_rescaled as shell_flow_rescaled
+from ._shell import shell_one_loop as shell_one_loop
+from ._shell import wilson_fisher_shell as wilson_fisher_shell
 from ._training import TrainedMeasurement as TrainedMeasurement
 from ._training import train_ensemble as train_ensemble
 from ._training import training_model as training_model

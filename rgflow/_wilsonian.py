@@ -46,19 +46,28 @@ O(1/N³) (tested: smooth and sharp endpoints agree to that order).
 **Directions.** μ increases towards the IR: increasing μ removes the modes with small eigenvalue
 (fine structure, "UV"); μ → 0 removes nothing.
 
-**Standardised couplings and relevance.** Rescaling the amplitudes to unit propagator at the
-cutoff, a = √μ â, the n-leg couplings become ĝ_n = μ^{n/2} g_n (the Gaussian term becomes
-½ â (μ/P) â, unity for a mode whose propagator equals the cutoff μ). Their flow is
+**Standardised couplings: what θ = n/2 is, and is not.** Rescaling the amplitudes to unit
+propagator at the cutoff, a = √μ â, the n-leg couplings become ĝ_n = μ^{n/2} g_n (the Gaussian
+term becomes ½ â (μ/P) â, unity for a mode whose propagator equals the cutoff μ). Their flow is
 
     dĝ_n/dt = (n/2) ĝ_n + μ^{n/2} β_n(g),
 
-and the linearisation at the Gaussian point ĝ = 0 is block-triangular (the tadpoles map X → L →
-Q; the exchanges are quadratic), so its eigenvalues are exactly θ = n/2: 1 (quadratic), 2
-(quartic), 3 (sextic). Every coupling is relevant in the direction of the flow (it grows towards
-the IR); the n-leg operators are more relevant the more legs they have, because the fluctuation
-amplitude of the remaining modes grows with the cutoff eigenvalue μ. `wilsonian_relevance`
-computes that matrix by autodiff (and at the theory's own couplings, where the O(1/N) couplings
-shift the eigenvalues by O(1/N)).
+and the linearisation at the Gaussian point is block-triangular (the tadpoles map X → L → Q; the
+exchanges are quadratic), so its eigenvalues are exactly θ = n/2: 1 (quadratic), 2 (quartic),
+3 (sextic). These numbers are the rescaling convention itself — the engineering dimension of an
+n-leg monomial under a = √μ â — and carry no information about the network: any other choice of
+rescaling (e.g. a = μ^s â) gives θ = n·s, and without rescaling every θ is 0. There is no volume
+factor and no momentum here to make one convention the physical one, so "relevant / irrelevant"
+at the Gaussian point is a label of the convention, not a finding. What the flow does measure is
+the running of the dimensionful kept couplings: zero at O(1/N) and ∝ 1/N² from O(1/N²), i.e.
+running/coupling ∝ 1/N (structural: the kept-mode O(1/N) coupling is the amputated projection of
+κ4, the same with or without the other modes), and the O(1/N) shifts of the eigenvalues at the
+theory point (`wilsonian_relevance(point="theory")`). `wilsonian_relevance` keeps its `classes`
+field for the convention it states; read θ − n/2 at the theory point, not θ, as the physics.
+Where it holds: the truncated flow is exact to O(1/N²) only while the whitened cumulants of the
+smallest modes are small — on the HMS Erf inputs N ≳ 10³ (docs/physics.md §10 gives the
+measured flow-vs-exact gaps: 196 % at N = 30, a flow that blows up at N = 100, 36 % at
+N = 300, 2.4 % at N = 10³).
 """
 
 from __future__ import annotations
@@ -89,7 +98,9 @@ __all__ = [
 
 DIRECTION = ("t = ln mu increases towards the IR: increasing mu removes the modes with kernel "
              "eigenvalue lambda_k < mu (small-eigenvalue, fine-structure modes); mu -> 0 removes "
-             "nothing. theta > 0: the standardised coupling grows towards the IR (relevant).")
+             "nothing. theta > 0: the standardised coupling (a = sqrt(mu) a_hat) grows towards "
+             "the IR; at the Gaussian point theta = n/2 is that rescaling convention itself, not "
+             "a property of the network.")
 
 
 # ------------------------------------------------------------------------------ exact route --
@@ -550,12 +561,14 @@ class WilsonianRelevance(eqx.Module):
     **Fields:**
 
     - `mu`: the cutoff; `kept`: the kept mode indices.
-    - `theta`: eigenvalues θ of ∂β̂/∂ĝ (real parts, descending); θ > 0: relevant (the coupling
-      grows towards the IR), θ < 0: irrelevant, |θ| < tol: marginal.
+    - `theta`: eigenvalues θ of ∂β̂/∂ĝ (real parts, descending); θ > 0: the standardised
+      coupling grows towards the IR. At the Gaussian point θ = n/2 exactly: the engineering
+      dimension of the convention a = √μ â, not a property of the network (module docstring);
+      the physics is in θ − n/2 at the theory point.
     - `degree`: for each θ, the number of legs (2, 4, 6) of the leading monomial of its
       eigen-direction (exact at the Gaussian point, where θ = degree/2; continued from the nearest
       Gaussian eigenvalue at the theory point); `classes`: "relevant" / "marginal" /
-      "irrelevant".
+      "irrelevant" in the a = √μ â convention (labels of the rescaling, not findings).
     - `matrix`: ∂β̂/∂ĝ on the independent (index-sorted) entries of the kept-mode tensors.
     - `point`: "gaussian" (ĝ = 0) or "theory" (the flowing couplings at μ).
     - `direction`: the direction convention.
@@ -604,7 +617,9 @@ def wilsonian_relevance(solution: WilsonianFlowSolution, index: int = -1, *,
     removed mode has dP̄/dt = 0). Differentiated by autodiff at the Gaussian point (`point=
     "gaussian"`, where the eigenvalues are exactly 1, 2, 3 for the quadratic, quartic, sextic
     operators: the tadpoles X → L → Q make the matrix block-triangular) or at the flowing
-    couplings themselves (`point="theory"`, shifted by O(1/N)).
+    couplings themselves (`point="theory"`, shifted by O(1/N)). The Gaussian-point values n/2
+    are the rescaling convention a = √μ â (module docstring), not a classification of the
+    network's operators.
 
     **Arguments:** `solution` (needs the sextic saved), `index` of the saved μ, `point`, `tol`
     (marginal band), `max_modes` (largest number of kept modes: the matrix has

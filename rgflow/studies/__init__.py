@@ -48,6 +48,7 @@ _MODULES = (
     "layer_flow",
     "wilsonian_rg",
     "training",
+    "shell_flow",
 )
 
 

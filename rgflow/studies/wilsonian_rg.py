@@ -6,6 +6,11 @@ and the removed modes, compared with the exact route (the Edgeworth action of th
 cumulants), the standardised couplings μ² L_kkkk of every mode against μ, and the N-dependence of
 the running. Direction: μ increases towards the IR (removing small-eigenvalue modes).
 
+The Gaussian-point eigenvalues θ = n/2 stored under "relevance" are the rescaling convention
+a = √μ â (rgflow._wilsonian), not a classification of the network's operators; the measured
+physics is the running ∝ 1/N² of the dimensionful kept quartics (running/coupling ∝ 1/N) and the
+flow-vs-exact gap, which is small only where the expansion parameter is (N ≳ 10³ here).
+
 ReLU-net uses σ_b = 1 (with σ_b = 0 and d_in = 1 the kernel has rank 1: a one-dimensional theory).
 Gauss-net's 0.01-scaled HMS set gives a numerically singular kernel (condition > 10⁸): it runs on
 the dense grid only.
@@ -60,6 +65,9 @@ DEFAULTS = {
              "grid_points": 12, "grid_extent": 3.0, "regulator": "smooth", "n_mu": 32},
 }
 _SIGMA_B = {"relu": 1.0}
+CONVENTION = ("theta = n/2 at the Gaussian point is the engineering dimension of the rescaling "
+              "a = sqrt(mu) a_hat (a convention, not a property of the network); the physics is "
+              "theta - n/2 at the theory point and the running of the dimensionful couplings")
 
 
 def _net(name, width, d_in):
@@ -141,7 +149,7 @@ def wilsonian_study(name: str, xs: np.ndarray, d_in: int, widths, keep: int, *,
                 rel[point] = {"theta": np.round(r.theta, 10).tolist(),
                               "degree": r.degree.tolist(), "classes": list(r.classes)}
             entry["relevance"] = {"mu": float(mu[-1]), "kept": list(map(int, kept)),
-                                  "direction": DIRECTION, **rel}
+                                  "direction": DIRECTION, "convention": CONVENTION, **rel}
             # inside the regulator window of mode M+1 (dP̄/dt ≠ 0 there): the theory point's
             # eigenvalues move away from n/2 by O(1/N)
             i_win = int(np.argmin(np.abs(np.log(mu) - np.log(lam[keep]))))
