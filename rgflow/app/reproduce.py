@@ -117,7 +117,8 @@ def _release_memory() -> None:
 # here counts as 30 s.
 _COST_HINT = {"relevance": 100, "width_scaling": 63, "rg_lambda": 52, "wilsonian_rg": 48,
               "connected_six_pt": 46, "local_vs_nonlocal": 44, "free_theory": 29,
-              "six_pt_prediction": 25, "layer_flow": 23, "frg_flow": 20, "edgeworth": 16}
+              "six_pt_prediction": 25, "layer_flow": 23, "frg_flow": 20, "edgeworth": 16,
+              "phi4_network": 20}
 
 
 def default_jobs() -> int:

@@ -47,6 +47,7 @@ _MODULES = (
     "edgeworth",
     "layer_flow",
     "wilsonian_rg",
+    "phi4_network",
 )
 
 
