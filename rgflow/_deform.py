@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._ensemble import _half_index, _block_layout, connected_from_moments
-from ._freefield import FreeCosNet
+from ._freefield import FreeCosNet, draw_jit
 from ._tuples import n_tuples, sorted_tuples, to_full
 from ._validate import check_ensemble, check_inputs, check_key, check_positive_int
 
@@ -297,10 +297,9 @@ def sample_fields(net: FreeCosNet, xs, n_nets: int, *, key, box, n_grid: int | N
     lam = jnp.float64(np.inf if max_frequency is None else max_frequency)
     fields, ints = [], []
     xs_j, nodes_j, qw_j = jnp.asarray(xs), jnp.asarray(nodes), jnp.asarray(qw)
-    draw = jax.jit(net.draw)
     for start in range(0, n_nets, batch_size):
         index = start + jnp.arange(batch_size, dtype=jnp.uint32)  # last batch: extra, dropped
-        fx, it = _batch_stats(draw(key, index), xs_j, nodes_j, qw_j, lam)
+        fx, it = _batch_stats(draw_jit(net, key, index), xs_j, nodes_j, qw_j, lam)
         keep = min(batch_size, n_nets - start)
         fields.append(np.asarray(fx)[:keep])
         ints.append(np.asarray(it)[:keep])

@@ -318,4 +318,16 @@ class FreeCosNet(AbstractNet):
         n_nets = check_positive_int("n_nets", n_nets)
         xs = check_inputs(xs, self.d_in)
         index = start + jnp.arange(n_nets, dtype=jnp.uint32)
-        return self.field(self.draw(key, index), jnp.asarray(xs), max_frequency=max_frequency)
+        lam = jnp.float64(jnp.inf if max_frequency is None else max_frequency)
+        return _sample_jit(self, jnp.asarray(xs), key, index, lam)
+
+
+@eqx.filter_jit
+def _sample_jit(net, xs, key, index, max_frequency):
+    return FreeCosNet.field(net.draw(key, index), xs, max_frequency=max_frequency)
+
+
+@eqx.filter_jit
+def draw_jit(net, key, index):
+    """`net.draw` compiled once per network configuration and batch size."""
+    return net.draw(key, index)
