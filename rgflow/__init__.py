@@ -50,6 +50,9 @@ from ._exact import exact_connected as exact_connected
 from ._freefield import FreeCosNet as FreeCosNet
 from ._freefield import free_g4_connected as free_g4_connected
 from ._freefield import free_propagator as free_propagator
+from ._hmc import HMCSample as HMCSample
+from ._hmc import integrated_autocorrelation_time as integrated_autocorrelation_time
+from ._hmc import sample_hmc as sample_hmc
 from ._exact import exact_moment as exact_moment
 from ._exact import gp_correlator as gp_correlator
 from ._fit import FitResult as FitResult
