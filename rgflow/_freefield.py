@@ -28,7 +28,7 @@ G_Λ(t)/G_Λ(0); for the 4-pt function this gives the closed form (`free_g4_conn
 w = sign(v) F⁻¹(|v| F(∞)), v = 2Φ(z_r) − 1 (continuous in z); d ≥ 2: |w| = F⁻¹(Φ(z_r) F(∞)),
 w/|w| = z_dir/|z_dir|. The undeformed density of z is N(0, I), so the same map serves reweighting and HMC
 (`rgflow._deform`). `field(params, xs, max_frequency=Λ')` keeps only neurons with |w| ≤ Λ'
-(the low-mode field of physics.md §13; same draws, so common random numbers).
+(the low-mode field for a momentum-shell RG; same draws, so common random numbers).
 """
 
 from __future__ import annotations
