@@ -13,12 +13,14 @@ from rgflow import (Deformation, FreeCosNet, box_quadrature, nyquist_points, sam
 
 BOX = [[-1.5, 2.0]]
 XS = np.array([[-0.5], [0.0], [0.5], [1.0]])
+BATCH = 256  # one compiled step for every sample_fields call of this module
 
 
 @pytest.fixture(scope="module")
 def sample():
     net = FreeCosNet(width=200, d_in=1, mass=1.0, cutoff=5.0)
-    return net, sample_fields(net, XS, 16_000, key=jax.random.key(7), box=BOX, n_blocks=16)
+    return net, sample_fields(net, XS, 16_000, key=jax.random.key(7), box=BOX, n_blocks=16,
+                             batch_size=BATCH)
 
 
 def test_fields_are_the_measured_networks(sample):
@@ -28,7 +30,7 @@ def test_fields_are_the_measured_networks(sample):
                        atol=1e-12)
     # the filtered ensemble: same draws, neurons with |w| <= Λ' only
     low = sample_fields(net, xs, 50, key=jax.random.key(7), box=BOX, n_blocks=5,
-                        max_frequency=1.5)
+                        max_frequency=1.5, batch_size=BATCH)
     ref = np.asarray(net.sample(xs, 50, key=jax.random.key(7), max_frequency=1.5))
     assert np.allclose(low.fields, ref, atol=1e-12)
     assert fs.ess(0.0) == pytest.approx(fs.n_nets)
