@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._ensemble import _half_index, _block_layout, connected_from_moments
+from ._ensemble import _block_layout, _half_index, connected_from_moments
 from ._freefield import FreeCosNet, draw_jit
 from ._tuples import n_tuples, sorted_tuples, to_full
 from ._validate import check_ensemble, check_inputs, check_key, check_positive_int

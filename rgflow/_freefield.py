@@ -43,7 +43,7 @@ import numpy as np
 
 from ._cosnet import CosNet
 from ._nets import AbstractNet
-from ._tuples import splits, to_full, sorted_tuples
+from ._tuples import sorted_tuples, splits, to_full
 from ._validate import check_inputs, check_order, check_positive_int
 
 __all__ = ["FreeCosNet", "free_propagator", "free_g4_connected"]

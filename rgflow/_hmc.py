@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._deform import (Deformation, _as_deformation, box_quadrature, check_box, nyquist_points)
+from ._deform import Deformation, _as_deformation, box_quadrature, check_box, nyquist_points
 from ._ensemble import connected_from_moments
 from ._freefield import FreeCosNet
 from ._tuples import sorted_tuples, to_full

@@ -8,8 +8,15 @@ import pytest
 from scipy import integrate
 
 import rgflow
-from rgflow import (Deformation, FreeCosNet, box_quadrature, nyquist_points, sample_fields,
-                    tadpole_two_point, tree_four_point)
+from rgflow import (
+    Deformation,
+    FreeCosNet,
+    box_quadrature,
+    nyquist_points,
+    sample_fields,
+    tadpole_two_point,
+    tree_four_point,
+)
 
 BOX = [[-1.5, 2.0]]
 XS = np.array([[-0.5], [0.0], [0.5], [1.0]])
@@ -44,7 +51,7 @@ def test_box_integral_against_quadrature(sample):
         return np.sum(a * np.cos(w[:, 0] * x + c))
 
     for k, j in ((2, 0), (4, 1), (6, 2)):
-        ref = integrate.quad(lambda x: f(x) ** k, *BOX[0], epsabs=1e-13, epsrel=1e-12,
+        ref = integrate.quad(lambda x, k=k: f(x) ** k, *BOX[0], epsabs=1e-13, epsrel=1e-12,
                              limit=400)[0]
         assert abs(fs.integrals[0, j] - ref) < 1e-10 * max(1.0, abs(ref))
 

@@ -24,7 +24,6 @@ distribution, no correlation with the fields) must give no signal.
 
 from __future__ import annotations
 
-import math
 import time
 
 import equinox as eqx
@@ -253,7 +252,10 @@ def plot_phi4(res: dict, stem) -> list:
     a2.set_ylabel(r"$G_{4,c}$")
     a2.set_title(r"$1/N$ part vs $\lambda$ part", fontsize=9)
     a2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
-    pts = "; ".join(f"c{i + 1} = ({', '.join(f'{v:g}' for v in p)})"
+    def _pt(v):
+        return f"{v:g}" if not isinstance(v, list) else "(" + ",".join(f"{u:g}" for u in v) + ")"
+
+    pts = "; ".join(f"c{i + 1} = ({', '.join(_pt(v) for v in p)})"
                     for i, p in enumerate(tc["points"]))
     fig.suptitle(f"Cos-net free scalar + $\\lambda\\phi^4/4!$ by reweighting: $d_{{in}}$ = "
                  f"{res['d_in']}, N = {res['width']}, m = {res['mass']:g}, "
