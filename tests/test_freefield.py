@@ -129,3 +129,12 @@ def test_bad_input(kwargs, match):
     args = dict(width=3, d_in=1, mass=1.0, cutoff=5.0) | kwargs
     with pytest.raises(ValueError, match=match):
         FreeCosNet(**args)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_filtered_kernel_is_the_lower_cutoff_propagator(d):
+    """Keeping neurons with |w| <= Λ' leaves a cos-net whose kernel is G_Λ'(r): the kept
+    frequencies have density ∝ G on |w| <= Λ' and σ_a² P(|w| <= Λ')/2 = G_Λ(0) F(Λ')/F(Λ) = G_Λ'(0)."""
+    big = FreeCosNet(width=1, d_in=d, mass=M, cutoff=LAM)
+    small = FreeCosNet(width=1, d_in=d, mass=M, cutoff=3.0)
+    assert abs(big.g0 * big.neuron_fraction(3.0) - small.g0) < 1e-14
