@@ -143,3 +143,16 @@ def test_bad_input(sample):
         sample_fields(net, np.array([[np.nan]]), 10, key=key, box=BOX, n_blocks=2)
     nodes, w = box_quadrature([(0.0, 2.0), (-1.0, 1.0)], 6)
     assert nodes.shape == (36, 2) and abs(w.sum() - 4.0) < 1e-13
+
+
+@pytest.mark.slow
+def test_quick_profile_passes_its_contract():
+    """The JSON contract of `phi4_network` (quick profile): |mc − free − tree| ≤ 3 mc_err and
+    |tree| ≥ 5 mc_err at every configuration; 1.2·tree fails somewhere."""
+    from rgflow.studies import phi4_network as study
+
+    res = study.run(dict(study.DEFAULTS["quick"]))["phi4_network_d1"]["tree_check"]
+    mc, err, free, tree = (np.asarray(res[k]) for k in ("mc", "mc_err", "free_exact", "tree"))
+    assert np.all(np.abs(mc - free - tree) <= 3 * err)
+    assert np.all(np.abs(tree) >= 5 * err)
+    assert np.any(np.abs(mc - free - 1.2 * tree) > 3 * err)
