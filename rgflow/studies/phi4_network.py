@@ -24,8 +24,6 @@ distribution, no correlation with the fields) must give no signal.
 
 from __future__ import annotations
 
-import time
-
 import equinox as eqx
 import jax
 import numpy as np
