@@ -83,8 +83,12 @@ def test_g4_closed_form_and_exact():
     closed = np.asarray(free_g4_connected(xs, width=7, mass=M, cutoff=LAM, d_in=1))
     assert np.max(np.abs(generic - closed)) < 1e-15
     assert abs(closed[0, 0, 0, 0] - 1.5 * net.g0**2 / 7) < 1e-15  # coincident: (3/2) G(0)²/N
-    # breaking the closed form (the 3/2 → 1) is visible far above rounding
-    assert np.max(np.abs(generic - closed)) < 1e-6 * np.max(np.abs(closed))
+    # broken on purpose: (3/2) → 1 in front of G(0) G(x_a + x_b − x_c − x_d) misses by 0.017
+    x = xs[:, 0]
+    term = sum(float(net.propagator(abs(x[a] + x[b] - x[c] - x[e])))
+               for (a, b), (c, e) in (((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))))
+    broken = closed[0, 1, 2, 3] - 0.5 * net.g0 * term / 7
+    assert abs(generic[0, 1, 2, 3] - broken) > 1e-2
 
 
 @pytest.mark.parametrize("d", [1, pytest.param(2, marks=pytest.mark.slow)])
