@@ -30,6 +30,7 @@ from ._deform import Deformation as Deformation
 from ._deform import FieldSample as FieldSample
 from ._deform import box_quadrature as box_quadrature
 from ._deform import nyquist_points as nyquist_points
+from ._deform import reweighted_jackknife as reweighted_jackknife
 from ._deform import sample_fields as sample_fields
 from ._deform import tadpole_two_point as tadpole_two_point
 from ._deform import tree_four_point as tree_four_point

@@ -42,7 +42,7 @@ from ._tuples import n_tuples, sorted_tuples, to_full
 from ._validate import check_ensemble, check_inputs, check_key, check_positive_int
 
 __all__ = ["Deformation", "FieldSample", "box_quadrature", "nyquist_points", "sample_fields",
-           "tree_four_point", "tadpole_two_point"]
+           "reweighted_jackknife", "tree_four_point", "tadpole_two_point"]
 
 
 def _finite_real(name, value, *, minimum=None):
@@ -204,15 +204,7 @@ class FieldSample(eqx.Module):
 
         **Returns:** `(bias-corrected estimate, standard error)`.
         """
-        data = [self._block_sums(_as_deformation(d), orders) for d in deformations]
-        full = fn([{n: s.sum(0) / w.sum() for n, s in sums.items()} for w, sums in data])
-        reps = fn([{n: (s.sum(0)[None] - s) / (w.sum() - w)[:, None] for n, s in sums.items()}
-                   for w, sums in data])
-        reps = np.asarray(reps)
-        b = reps.shape[0]
-        mean = reps.mean(axis=0)
-        est = b * np.asarray(full) - (b - 1) * mean
-        return est, np.sqrt((b - 1) / b * np.sum((reps - mean) ** 2, axis=0))
+        return reweighted_jackknife(fn, [(self, d) for d in deformations], orders=orders)
 
     def _full(self, v, order, full):
         return to_full(np.asarray(v), self.n_points, order) if full else np.asarray(v)
@@ -237,6 +229,35 @@ class FieldSample(eqx.Module):
         est, err = self.jackknife(fn, [deformation, reference],
                                   orders=tuple(n for n in (2, 4) if n <= order))
         return self._full(est, order, full), self._full(err, order, full)
+
+
+def reweighted_jackknife(fn, pairs: Sequence, orders=(2, 4)):
+    """Delete-one-block jackknife of `fn([moments_1, moments_2, ...]) -> array` over several
+    (FieldSample, deformation) `pairs` on the same draws and blocks (e.g. a sample and its
+    frequency-filtered twin from the same key, each weighted by its own deformation); block k
+    leaves every sample at once, numerators and weight normalisations.
+
+    **Returns:** `(bias-corrected estimate, standard error)`.
+    """
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError("`pairs` must hold at least one (FieldSample, deformation).")
+    first = pairs[0][0]
+    for fs, _ in pairs:
+        if not isinstance(fs, FieldSample):
+            raise TypeError(f"`pairs` must hold (FieldSample, deformation), got {type(fs).__name__}.")
+        if fs.n_nets != first.n_nets or not np.array_equal(fs.block_counts, first.block_counts):
+            raise ValueError("the FieldSamples of `pairs` must have the same networks and blocks "
+                             "(same n_nets, n_blocks; draw them from one key).")
+    data = [fs._block_sums(_as_deformation(d), orders) for fs, d in pairs]
+    full = fn([{n: s.sum(0) / w.sum() for n, s in sums.items()} for w, sums in data])
+    reps = fn([{n: (s.sum(0)[None] - s) / (w.sum() - w)[:, None] for n, s in sums.items()}
+               for w, sums in data])
+    reps = np.asarray(reps)
+    b = reps.shape[0]
+    mean = reps.mean(axis=0)
+    est = b * np.asarray(full) - (b - 1) * mean
+    return est, np.sqrt((b - 1) / b * np.sum((reps - mean) ** 2, axis=0))
 
 
 def _check_order(order):
