@@ -26,6 +26,14 @@ from ._beta import matching_problem as matching_problem
 from ._beta import refit as refit
 from ._cosnet import CosNet as CosNet
 from ._deep import DeepNet as DeepNet
+from ._deform import Deformation as Deformation
+from ._deform import FieldSample as FieldSample
+from ._deform import box_quadrature as box_quadrature
+from ._deform import nyquist_points as nyquist_points
+from ._deform import reweighted_jackknife as reweighted_jackknife
+from ._deform import sample_fields as sample_fields
+from ._deform import tadpole_two_point as tadpole_two_point
+from ._deform import tree_four_point as tree_four_point
 from ._deep import LayerFlow as LayerFlow
 from ._deep import layer_flow as layer_flow
 from ._deep import perturbative_connected as perturbative_connected
@@ -41,6 +49,12 @@ from ._ensemble import Measurement as Measurement
 from ._ensemble import measure as measure
 from ._ensemble import measure_widths as measure_widths
 from ._exact import exact_connected as exact_connected
+from ._freefield import FreeCosNet as FreeCosNet
+from ._freefield import free_g4_connected as free_g4_connected
+from ._freefield import free_propagator as free_propagator
+from ._hmc import HMCSample as HMCSample
+from ._hmc import integrated_autocorrelation_time as integrated_autocorrelation_time
+from ._hmc import sample_hmc as sample_hmc
 from ._exact import exact_moment as exact_moment
 from ._exact import gp_correlator as gp_correlator
 from ._fit import FitResult as FitResult

@@ -286,8 +286,9 @@ def _sample_outputs(net: AbstractNet, xs, key, index, dtype, width=None):
 
         return sample_deep_outputs(net, xs, key, index, dtype)
     from ._cosnet import CosNet  # nets with their own parameter layout
+    from ._freefield import FreeCosNet
 
-    if isinstance(net, CosNet):
+    if isinstance(net, (CosNet, FreeCosNet)):
         return net._sample_outputs(xs, key, index, dtype)
     return _sample_one_layer(net, xs, key, index, dtype, net.width if width is None else width)
 

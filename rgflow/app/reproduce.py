@@ -119,7 +119,8 @@ _COST_HINT = {"relevance": 100, "width_scaling": 63, "rg_lambda": 52, "wilsonian
               "connected_six_pt": 46, "local_vs_nonlocal": 44, "free_theory": 29,
               "six_pt_prediction": 25, "layer_flow": 23, "frg_flow": 20, "edgeworth": 16,
               "training": 45,
-              "shell_flow": 20}
+              "shell_flow": 20,
+              "phi4_network": 20}
 
 
 def default_jobs() -> int:

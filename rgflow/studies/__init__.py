@@ -49,6 +49,7 @@ _MODULES = (
     "wilsonian_rg",
     "training",
     "shell_flow",
+    "phi4_network",
 )
 
 

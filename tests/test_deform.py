@@ -1,0 +1,182 @@
+"""φ⁴ by reweighting a cos-net ensemble (physics.md §12): the O(λ) tree and tadpole checks with
+z-scores, their resolution, checks broken on purpose, the negative control, bad input."""
+
+import equinox as eqx
+import jax
+import numpy as np
+import pytest
+from scipy import integrate
+
+import rgflow
+from rgflow import (
+    Deformation,
+    FreeCosNet,
+    box_quadrature,
+    nyquist_points,
+    sample_fields,
+    tadpole_two_point,
+    tree_four_point,
+)
+
+BOX = [[-1.5, 2.0]]
+XS = np.array([[-0.5], [0.0], [0.5], [1.0]])
+BATCH = 256  # one compiled step for every sample_fields call of this module
+
+
+@pytest.fixture(scope="module")
+def sample():
+    net = FreeCosNet(width=200, d_in=1, mass=1.0, cutoff=5.0)
+    return net, sample_fields(net, XS, 16_000, key=jax.random.key(7), box=BOX, n_blocks=16,
+                             batch_size=BATCH)
+
+
+def test_fields_are_the_measured_networks(sample):
+    net, fs = sample
+    xs = XS
+    assert np.allclose(fs.fields[:50], np.asarray(net.sample(xs, 50, key=jax.random.key(7))),
+                       atol=1e-12)
+    # the filtered ensemble: same draws, neurons with |w| <= Λ' only
+    low = sample_fields(net, xs, 50, key=jax.random.key(7), box=BOX, n_blocks=5,
+                        max_frequency=1.5, batch_size=BATCH)
+    ref = np.asarray(net.sample(xs, 50, key=jax.random.key(7), max_frequency=1.5))
+    assert np.allclose(low.fields, ref, atol=1e-12)
+    assert fs.ess(0.0) == pytest.approx(fs.n_nets)
+
+
+def test_box_integral_against_quadrature(sample):
+    net, fs = sample
+    a, c, w = (np.asarray(p)[0] for p in net.draw(jax.random.key(7), np.arange(1)))
+
+    def f(x):
+        return np.sum(a * np.cos(w[:, 0] * x + c))
+
+    for k, j in ((2, 0), (4, 1), (6, 2)):
+        ref = integrate.quad(lambda x, k=k: f(x) ** k, *BOX[0], epsabs=1e-13, epsrel=1e-12,
+                             limit=400)[0]
+        assert abs(fs.integrals[0, j] - ref) < 1e-10 * max(1.0, abs(ref))
+
+
+def test_tree_against_adaptive_quadrature():
+    net = FreeCosNet(width=5, d_in=1, mass=1.0, cutoff=5.0)
+    n = nyquist_points(net, BOX)
+    tree = tree_four_point(net, XS, BOX, 2 * n, coupling=1.0)
+    x = XS[:, 0]
+
+    def integrand(y):
+        return np.prod(net.propagator(np.abs(x[[0, 1, 2, 3]] - y)))
+
+    ref = -integrate.quad(integrand, *BOX[0], epsabs=1e-13, limit=200)[0]
+    assert abs(tree[0, 1, 2, 3] - ref) < 1e-9
+
+
+def test_tree_and_tadpole(sample):
+    """O(λ) 4-pt (normal-ordered) and 2-pt (tadpole) shifts against their diagrams; the signal is
+    resolved at ≥ 5σ, and dropping the tree is excluded."""
+    net, fs = sample
+    lam = 0.2
+    d = Deformation(lam, mass_shift=-lam * net.g0 / 2)
+    assert fs.ess(d) / fs.n_nets > 0.999
+    shift, err = fs.connected_shift(4, d)
+    tree = tree_four_point(net, XS, BOX, fs.n_grid, coupling=lam)
+    cfg = [(0, 0, 0, 0), (1, 1, 1, 1), (1, 1, 2, 2), (0, 1, 2, 3)]
+    z = np.array([(shift[c] - tree[c]) / err[c] for c in cfg])
+    res = np.array([abs(tree[c]) / err[c] for c in cfg])
+    assert np.max(np.abs(z)) < 3.5, z
+    assert np.min(res) > 5, res
+    # the check can fail: without the tree the shift is far from 0
+    assert np.max(np.abs([shift[c] / err[c] for c in cfg])) > 5
+    # the tadpole (δm² = 0): δG2 = −(λ/2) G(0) ∫ G G
+    s2, e2 = fs.connected_shift(2, Deformation(lam))
+    tad = tadpole_two_point(net, XS, BOX, fs.n_grid, coupling=lam)
+    z2 = (s2 - tad) / e2
+    assert np.max(np.abs(z2)) < 3.5 and np.min(np.abs(tad) / e2) > 10
+    # broken: the tadpole with the wrong symmetry factor (λ instead of λ/2) is excluded
+    assert np.max(np.abs((s2 - 2 * tad) / e2)) > 5
+    # the normal-ordered deformation has no O(λ) 2-pt shift
+    s2w, e2w = fs.connected_shift(2, d)
+    assert np.max(np.abs(s2w / e2w)) < 3.5
+
+
+def test_negative_control(sample):
+    """Weights permuted across networks: the same weights, no correlation with the fields."""
+    net, fs = sample
+    perm = np.random.default_rng(0).permutation(fs.n_nets)
+    shuffled = eqx.tree_at(lambda f: f.integrals, fs, np.asarray(fs.integrals)[perm])
+    d = Deformation(0.2, mass_shift=-0.1 * net.g0)
+    s, e = shuffled.connected_shift(4, d)
+    t = sorted_four(4)
+    assert np.max(np.abs(s[t] / e[t])) < 4
+    # λ = 0 at the same draws gives exactly no shift, and the plain estimate matches the exact 1/N
+    s0, _ = fs.connected_shift(4, 0.0)
+    assert np.all(s0 == 0)
+    k, ke = fs.connected(4, 0.0)
+    z = (k - np.asarray(net.exact_connected(XS, 4))) / ke
+    assert np.max(np.abs(z)) < 4.5
+
+
+def sorted_four(p):
+    return tuple(rgflow.sorted_tuples(p, 4).T)
+
+
+def test_bad_input(sample):
+    net, _ = sample
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="coupling6"):
+        Deformation(-0.1)
+    Deformation(-0.1, coupling6=1.0)  # stabilised: accepted
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="coupling"):
+            Deformation(bad)
+        with pytest.raises(ValueError, match="mass_shift"):
+            Deformation(0.1, mass_shift=bad)
+    for box, match in (([[1.0, 1.0]], "inverted"), ([[2.0, -1.0]], "inverted"),
+                       ([[0.0, float("nan")]], "finite"), ([[0, 1], [0, 1]], "rows")):
+        with pytest.raises(ValueError, match=match):
+            sample_fields(net, XS, 10, key=key, box=box, n_blocks=2)
+    with pytest.raises(ValueError, match="n_grid.*Nyquist"):
+        sample_fields(net, XS, 10, key=key, box=BOX, n_blocks=2, n_grid=5)
+    with pytest.raises(ValueError, match="max_frequency"):
+        sample_fields(net, XS, 10, key=key, box=BOX, n_blocks=2, max_frequency=-1.0)
+    with pytest.raises(TypeError, match="FreeCosNet"):
+        sample_fields(rgflow.CosNet(width=3), XS, 10, key=key, box=BOX, n_blocks=2)
+    with pytest.raises(ValueError, match="xs"):
+        sample_fields(net, np.array([[np.nan]]), 10, key=key, box=BOX, n_blocks=2)
+    nodes, w = box_quadrature([(0.0, 2.0), (-1.0, 1.0)], 6)
+    assert nodes.shape == (36, 2) and abs(w.sum() - 4.0) < 1e-13
+
+
+@pytest.mark.slow
+def test_quick_profile_passes_its_contract():
+    """The JSON contract of `phi4_network` (quick profile): |mc − free − tree| ≤ 3 mc_err and
+    |tree| ≥ 5 mc_err at every configuration; 1.2·tree fails somewhere."""
+    from rgflow.studies import phi4_network as study
+
+    res = study.run(dict(study.DEFAULTS["quick"]))["phi4_network_d1"]["tree_check"]
+    mc, err, free, tree = (np.asarray(res[k]) for k in ("mc", "mc_err", "free_exact", "tree"))
+    assert np.all(np.abs(mc - free - tree) <= 3 * err)
+    assert np.all(np.abs(tree) >= 5 * err)
+    assert np.any(np.abs(mc - free - 1.2 * tree) > 3 * err)
+
+
+def test_joint_jackknife_of_filtered_twin(sample):
+    """A sample and its frequency-filtered twin (same key, same blocks) in one jackknife: the
+    difference of their 2-pt functions is the shell-mode propagator G_Λ − G_Λ' (free theory)."""
+    net, fs = sample
+    low = sample_fields(net, XS, fs.n_nets, key=jax.random.key(7), box=BOX, n_blocks=16,
+                        max_frequency=2.0, batch_size=BATCH)
+    p = XS.shape[0]
+
+    def diff(ms):
+        return ms[0][2] - ms[1][2]
+
+    est, err = rgflow.reweighted_jackknife(diff, [(fs, 0.0), (low, 0.0)], orders=(2,))
+    t = rgflow.sorted_tuples(p, 2)
+    r = np.abs(XS[t[:, 0], 0] - XS[t[:, 1], 0])
+    shell = net.propagator(r) - FreeCosNet(width=1, mass=1.0, cutoff=2.0).propagator(r)
+    assert np.max(np.abs((est - shell) / err)) < 4
+    assert np.min(np.abs(shell[r == 0]) / err[r == 0]) > 20  # G_Λ(0) − G_Λ'(0) resolved
+    with pytest.raises(ValueError, match="same networks"):
+        rgflow.reweighted_jackknife(diff, [(fs, 0.0), (low.__class__(**{
+            **{k: getattr(low, k) for k in ("net", "xs", "box", "n_grid", "max_frequency")},
+            "fields": low.fields[:-1], "integrals": low.integrals[:-1],
+            "block_counts": low.block_counts - np.eye(16, dtype=int)[0]}), 0.0)])
