@@ -26,6 +26,9 @@ from ._beta import matching_problem as matching_problem
 from ._beta import refit as refit
 from ._cosnet import CosNet as CosNet
 from ._deep import DeepNet as DeepNet
+from ._deep import LayerFlow as LayerFlow
+from ._deep import layer_flow as layer_flow
+from ._deep import perturbative_connected as perturbative_connected
 from ._deform import Deformation as Deformation
 from ._deform import FieldSample as FieldSample
 from ._deform import box_quadrature as box_quadrature
@@ -34,9 +37,6 @@ from ._deform import reweighted_jackknife as reweighted_jackknife
 from ._deform import sample_fields as sample_fields
 from ._deform import tadpole_two_point as tadpole_two_point
 from ._deform import tree_four_point as tree_four_point
-from ._deep import LayerFlow as LayerFlow
-from ._deep import layer_flow as layer_flow
-from ._deep import perturbative_connected as perturbative_connected
 from ._diagrams import Diagram as Diagram
 from ._diagrams import VertexType as VertexType
 from ._diagrams import enumerate_diagrams as enumerate_diagrams
@@ -49,12 +49,6 @@ from ._ensemble import Measurement as Measurement
 from ._ensemble import measure as measure
 from ._ensemble import measure_widths as measure_widths
 from ._exact import exact_connected as exact_connected
-from ._freefield import FreeCosNet as FreeCosNet
-from ._freefield import free_g4_connected as free_g4_connected
-from ._freefield import free_propagator as free_propagator
-from ._hmc import HMCSample as HMCSample
-from ._hmc import integrated_autocorrelation_time as integrated_autocorrelation_time
-from ._hmc import sample_hmc as sample_hmc
 from ._exact import exact_moment as exact_moment
 from ._exact import gp_correlator as gp_correlator
 from ._fit import FitResult as FitResult
@@ -67,6 +61,9 @@ from ._fit_data import mc_data as mc_data
 from ._fit_data import tree_model as tree_model
 from ._flow import FlowSolution as FlowSolution
 from ._flow import flow as flow
+from ._freefield import FreeCosNet as FreeCosNet
+from ._freefield import free_g4_connected as free_g4_connected
+from ._freefield import free_propagator as free_propagator
 from ._frg import FixedPoint as FixedPoint
 from ._frg import GridLPA as GridLPA
 from ._frg import LPAFlow as LPAFlow
@@ -77,6 +74,9 @@ from ._frg import lpa_flow as lpa_flow
 from ._frg import wilson_fisher as wilson_fisher
 from ._frg import wilson_fisher_sequence as wilson_fisher_sequence
 from ._frg_network import gauss_net_couplings as gauss_net_couplings
+from ._hmc import HMCSample as HMCSample
+from ._hmc import integrated_autocorrelation_time as integrated_autocorrelation_time
+from ._hmc import sample_hmc as sample_hmc
 from ._integrals import QuadratureOptions as QuadratureOptions
 from ._integrals import exchange_integrals as exchange_integrals
 from ._integrals import vertex_integrals as vertex_integrals
