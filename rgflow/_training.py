@@ -431,6 +431,8 @@ def train_ensemble(
     still below that at its last step is returned, so check the spread of the outputs).
     """
     from ._checkpoint import BlockCheckpoint
+    from ._distributed import (check_same_run, gather_blocks, is_distributed,
+                               process_checkpoint_path, process_share)
 
     if not isinstance(net, AbstractNet):
         raise TypeError(f"`net` must be an rgflow network, got {net!r}.")
@@ -464,18 +466,25 @@ def train_ensemble(
     if control is not None:
         transfer, shift = _check_control(control, x_train, y_train, probes, times)
         p = 2 * p
-    shapes = {n: (n_blocks, len(times), n_tuples(p, n)) for n in range(1, max_order + 1)}
+    spec = dict(net=net, x_train=x_train, y_train=y_train, probes=probes, n_nets=n_nets,
+                n_blocks=n_blocks, key=key, times=times, optimizer=opt,
+                parameterisation=parameterisation, trainable=trainable, minibatch=minibatch,
+                max_order=max_order, control=None if control is None else (transfer, shift),
+                kind="train_ensemble")
+    # under jax.distributed (physics.md §15): this process trains its share [lo, hi) of the
+    # blocks, checkpoints them in its own file, and one all-gather puts the per-block sums back
+    # in block order (bit-identical to one process); a no-op split in a single process
+    check_same_run(**spec, batch_size=batch_size)
+    lo, hi = process_share(n_blocks)
+    if is_distributed():
+        spec["share"] = (jax.process_index(), jax.process_count(), lo, hi)
+    shapes = {n: (hi - lo, len(times), n_tuples(p, n)) for n in range(1, max_order + 1)}
     sums = {n: np.zeros(s) for n, s in shapes.items()}
     squares = {n: np.zeros(s) for n, s in shapes.items()}
     ckpt = None
     if checkpoint is not None:
         try:
-            ckpt = BlockCheckpoint.open(
-                checkpoint, net=net, x_train=x_train, y_train=y_train, probes=probes,
-                n_nets=n_nets, n_blocks=n_blocks, key=key, times=times, optimizer=opt,
-                parameterisation=parameterisation, trainable=trainable, minibatch=minibatch,
-                max_order=max_order, control=None if control is None else (transfer, shift),
-                kind="train_ensemble")
+            ckpt = BlockCheckpoint.open(process_checkpoint_path(checkpoint), **spec)
         except ValueError as e:
             raise ValueError(f"`checkpoint`: {e}") from None
     done = ckpt.restore(sums, squares) if ckpt is not None else 0
@@ -485,7 +494,7 @@ def train_ensemble(
         transfer, shift = np.zeros((1, 1, 1)), np.zeros((1, 1))
     args = (jnp.asarray(x_train), jnp.asarray(y_train), jnp.asarray(probes),
             jnp.asarray(transfer), jnp.asarray(shift))
-    for b in range(done, n_blocks):
+    for b in range(lo + done, hi):
         s, q, bad = fn(key, jnp.uint32(starts[b]), jnp.uint32(counts[b]), *args)
         bad = np.asarray(bad)
         if bad[1] >= 0:
@@ -494,10 +503,14 @@ def train_ensemble(
                 f"exceeded {_DIVERGED:g} at step {int(bad[0])}; lower the learning rate "
                 "(gradient descent is stable for η < 2/λ_max of each network's NTK).")
         for n in sums:
-            sums[n][b] = np.asarray(s[n - 1])
-            squares[n][b] = np.asarray(q[n - 1])
+            sums[n][b - lo] = np.asarray(s[n - 1])
+            squares[n][b - lo] = np.asarray(q[n - 1])
         if ckpt is not None:
-            ckpt.save(b + 1, sums, squares)
+            ckpt.save(b + 1 - lo, sums, squares)
+    local = {f"s{n}": sums[n] for n in sums} | {f"q{n}": squares[n] for n in squares}
+    full = gather_blocks(local, lo, hi, n_blocks)
+    sums = {n: full[f"s{n}"] for n in sums}
+    squares = {n: full[f"q{n}"] for n in squares}
     return TrainedMeasurement(
         net=net, xs=probes, times=np.asarray(times), n_nets=n_nets, block_counts=counts,
         block_sums={n: jax.device_put(v) for n, v in sums.items()},

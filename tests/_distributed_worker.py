@@ -1,6 +1,6 @@
 """One process of a multi-process test run (tests/test_distributed.py): joins the run from the
 RGFLOW_* environment variables, runs the Monte Carlo functions, and (process 0) saves the
-results. `argv`: output .npz, then a mode: measure (then a mismatched call) | all."""
+results. `argv`: output .npz, then a mode: measure (then a mismatched call) | all | train."""
 
 import sys
 
@@ -19,6 +19,16 @@ key = jax.random.key(7)
 xs = np.array([[-0.5], [0.2], [0.9]])
 net = rgflow.ErfNet(width=3)
 arrays = {}
+if mode == "train":  # ensemble training (rgflow.train_ensemble), then nothing else
+    tm = rgflow.train_ensemble(net, np.array([[-1.0], [0.5]]), np.array([0.3, -0.2]), xs, 96,
+                               key=key, times=(0, 3), learning_rate=0.1, n_blocks=6,
+                               batch_size=8, checkpoint=sys.argv[3])
+    for n in (1, 2, 4):
+        arrays[f"train_sums_{n}"] = np.asarray(tm.block_sums[n])
+        arrays[f"train_squares_{n}"] = np.asarray(tm.sum_squares[n])
+    if jax.process_index() == 0:
+        save_npz(out, **arrays)
+    sys.exit(0)
 m = rgflow.measure(net, xs, 3000, key=key)
 for n in m.orders:
     arrays[f"block_sums_{n}"] = np.asarray(m.block_sums[n])

@@ -34,12 +34,13 @@ def _env(**extra):
     return env
 
 
-def _launch_worker(tmp_path, mode, processes):
+def _launch_worker(tmp_path, mode, processes, *extra):
     out = tmp_path / f"{mode}{processes}.npz"
     log = tmp_path / f"{mode}{processes}.log"
     with open(log, "w") as f:
         try:
-            launch([sys.executable, WORKER, str(out), mode], processes, env=_env(), timeout=240,
+            launch([sys.executable, WORKER, str(out), mode, *extra], processes, env=_env(),
+                   timeout=240,
                    stdout=f, stderr=subprocess.STDOUT)
         except RuntimeError as e:
             return None, f"{e}\n{log.read_text()}"
@@ -214,3 +215,19 @@ def test_initialize_refuses_late_calls_and_bad_values(monkeypatch):
     monkeypatch.setenv("RGFLOW_WAIT_TIMEOUT", "soon")
     with pytest.raises(ValueError, match="RGFLOW_WAIT_TIMEOUT must be a number"):
         rgflow.initialize_distributed("127.0.0.1:1", 2, 1)
+
+
+@pytest.mark.slow
+def test_ensemble_training_over_two_processes(tmp_path):
+    # rgflow.train_ensemble: each process trains its share of the blocks (own checkpoint file),
+    # one all-gather; the per-block sums equal one process's bit for bit
+    ckpt = tmp_path / "train.npz"
+    got, log = _launch_worker(tmp_path, "train", 2, str(ckpt))
+    assert got is not None, log
+    assert process_checkpoint_path(ckpt, 1, 2).exists() and not ckpt.exists()
+    tm = rgflow.train_ensemble(NET, np.array([[-1.0], [0.5]]), np.array([0.3, -0.2]), XS, 96,
+                               key=jax.random.key(7), times=(0, 3), learning_rate=0.1,
+                               n_blocks=6, batch_size=8)
+    for n in (1, 2, 4):
+        np.testing.assert_array_equal(got[f"train_sums_{n}"], np.asarray(tm.block_sums[n]))
+        np.testing.assert_array_equal(got[f"train_squares_{n}"], np.asarray(tm.sum_squares[n]))
