@@ -431,8 +431,13 @@ def train_ensemble(
     still below that at its last step is returned, so check the spread of the outputs).
     """
     from ._checkpoint import BlockCheckpoint
-    from ._distributed import (check_same_run, gather_blocks, is_distributed,
-                               process_checkpoint_path, process_share)
+    from ._distributed import (
+        check_same_run,
+        gather_blocks,
+        is_distributed,
+        process_checkpoint_path,
+        process_share,
+    )
 
     if not isinstance(net, AbstractNet):
         raise TypeError(f"`net` must be an rgflow network, got {net!r}.")
