@@ -24,6 +24,7 @@ import numpy as np
 
 import rgflow
 
+
 def relu(n):
     """ReLU net of width n, σ_W = 1, σ_b = 1, d_in = 1."""
     return rgflow.ReLUNet(width=n, sigma_b=1.0)
