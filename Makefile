@@ -27,7 +27,7 @@ test-slow: install
 # the documentation site: executes examples/*.py and fails on any warning (mkdocs.yml); → site/
 docs: install
 	$(BIN)/python -m pip install -q -e ".[dev,docs]"
-	MPLBACKEND=Agg $(BIN)/mkdocs build --strict
+	$(BIN)/mkdocs build --strict
 
 bench: install
 	$(BIN)/python benchmarks/bench_sampling.py

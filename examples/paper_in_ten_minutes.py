@@ -27,11 +27,16 @@
 
 # %%
 import jax
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
 import rgflow
-from rgflow.studies.six_pt_prediction import six_point_prediction
+
+backend = matplotlib.get_backend()
+from rgflow.studies.six_pt_prediction import six_point_prediction  # noqa: E402
+
+matplotlib.use(backend)  # rgflow.studies selects Agg for its figure files; keep this page's backend
 
 net = rgflow.ReLUNet(width=10, sigma_b=1.0)  # N = 10, σ_W = 1, σ_b = 1, d_in = 1
 xs = rgflow.hms_inputs("relu", 1)  # the six HMS inputs, shape (6, 1)

@@ -86,31 +86,47 @@ print(f"slopes in N: gap {slope_gap:+.2f} (truncation: −2), running {slope_run
 # projection of the full one.
 
 # %% [markdown]
-# ## Standardised couplings along the flow
+# ## The running of the kept couplings along the flow
 #
-# `standardised_couplings` rescales the kept amplitudes to unit propagator at the cutoff,
-# $a = \sqrt{\mu}\,\hat a$, so a quartic coupling $L$ becomes $\hat L = \mu^2 L$. Entries that
-# touch a removed mode are NaN.
+# The relative change of the diagonal quartic $L_{kkkk}(\mu)$ of the two kept modes since
+# $\mu \to 0$, at the three widths: it is generated as the removed modes pass their
+# eigenvalues (grey lines) and scales like $1/N$.
 
 # %%
-st = rgflow.standardised_couplings(sols[1000])
-diag = np.einsum("nkkkk->nk", np.asarray(st["quartic"]))
-fig, ax = plt.subplots(figsize=(5, 3.4))
-for k in range(P):
-    ax.loglog(mu, np.abs(diag[:, k]), label=fr"$k = {k + 1}$")
-for k in range(P):
+fig, ax = plt.subplots(figsize=(5.2, 3.4))
+for n, ls in zip(widths, ("-", "--", ":")):
+    q = np.asarray(sols[n].quartic)
+    for k, color in ((0, "C0"), (1, "C1")):
+        run_k = np.abs(q[:, k, k, k, k] - q[0, k, k, k, k]) / np.abs(q[0, k, k, k, k])
+        ok = (run_k > 0) & (mu >= lam[-1])  # below the smallest eigenvalue: nothing removed yet
+        ax.loglog(mu[ok], run_k[ok], ls, color=color, label=fr"$k = {k + 1}$, $N = {n:,}$")
+for k in range(keep, P):
     ax.axvline(lam[k], color="0.85", lw=0.8, zorder=0)
 ax.set_xlabel(r"cutoff $\mu$ (increasing: towards the IR)")
-ax.set_ylabel(r"$|\mu^2 L_{kkkk}(\mu)|$")
-ax.set_title(r"Erf, $N = 1000$, $\sigma_W = 1$, $\sigma_b = 1$, $d_{in} = 1$; grey: $\lambda_k$",
+ax.set_ylabel(r"$|L_{kkkk}(\mu) - L_{kkkk}(0)| \,/\, |L_{kkkk}(0)|$")
+ax.set_title(r"Erf, $\sigma_W = 1$, $\sigma_b = 1$, $d_{in} = 1$; grey: removed $\lambda_k$",
              fontsize=9)
-ax.legend(fontsize=8, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The standardised couplings change with μ mostly through the explicit factor $\mu^2$ of the
-# rescaling, while the couplings themselves barely run (above). How a coupling scales under
+# ## Standardised couplings
+#
+# `standardised_couplings` rescales the kept amplitudes to unit propagator at the cutoff,
+# $a = \sqrt{\mu}\,\hat a$, so a quartic coupling $L$ becomes $\hat L = \mu^2 L$ (entries that
+# touch a removed mode are NaN).
+
+# %%
+st = rgflow.standardised_couplings(sols[1000])
+diag = np.einsum("nkkkk->nk", np.asarray(st["quartic"]))
+for i in (0, len(mu) - 1):
+    print(f"μ = {mu[i]:.2e}: kept modes {np.flatnonzero(np.asarray(st['kept'][i])).tolist()}, "
+          f"μ² L_kkkk = {np.array2string(diag[i], precision=3)}")
+
+# %% [markdown]
+# Along the flow the standardised couplings change mostly through the explicit factor $\mu^2$ of
+# the rescaling, while the couplings themselves barely run (above). How a coupling scales under
 # this rescaling depends on the convention chosen for it.
 #
 # `wilsonian_relevance` linearises the flow of the standardised couplings at one cutoff. Its

@@ -1,18 +1,17 @@
-// MathJax for pymdownx.arithmatex (generic mode): $…$, \(…\) inline; $$…$$, \[…\] display.
+// MathJax 3 for the whole site: the Markdown pages (pymdownx.arithmatex, generic mode, turns
+// $…$ / $$…$$ into \(…\) / \[…\]) and the examples' Markdown cells (mkdocs-jupyter keeps $…$ as
+// written). Code blocks and inline code are never typeset (MathJax skips <code> and <pre>).
 window.MathJax = {
   tex: {
-    inlineMath: [["\\(", "\\)"]],
-    displayMath: [["\\[", "\\]"]],
+    inlineMath: [["\\(", "\\)"], ["$", "$"]],
+    displayMath: [["\\[", "\\]"], ["$$", "$$"]],
     processEscapes: true,
     processEnvironments: true
-  },
-  options: {
-    ignoreHtmlClass: ".*|",
-    processHtmlClass: "arithmatex"
   }
 };
 
 document$.subscribe(() => {
+  if (!window.MathJax.startup || !MathJax.startup.output) return;  // first load: MathJax typesets itself
   MathJax.startup.output.clearCache()
   MathJax.typesetClear()
   MathJax.texReset()
