@@ -26,17 +26,13 @@
 # the `rg_lambda` and `six_pt_prediction` studies (`rgflow reproduce`) run the paper's sizes.
 
 # %%
+import itertools
+
 import jax
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
 import rgflow
-
-backend = matplotlib.get_backend()
-from rgflow.studies.six_pt_prediction import six_point_prediction  # noqa: E402
-
-matplotlib.use(backend)  # rgflow.studies selects Agg for its figure files; keep this page's backend
 
 net = rgflow.ReLUNet(width=10, sigma_b=1.0)  # N = 10, σ_W = 1, σ_b = 1, d_in = 1
 xs = rgflow.hms_inputs("relu", 1)  # the six HMS inputs, shape (6, 1)
@@ -137,16 +133,32 @@ plt.show()
 # $G_{6,c} \propto 1/N^2$ plus the 4-pt fit residual.
 
 # %%
-g4 = rgflow.exact_moment(net, xs, 4, full=False)
-g6 = rgflow.exact_moment(net, xs, 6, full=False)
-pred = six_point_prediction(net, xs, cutoffs, g4=g4, g6=g6)
+def attach_propagator(K, g4):
+    """Σ over the 15 ways to pick 2 of 6 legs: K(legs) · g4(other 4), full (P,)*6 arrays."""
+    legs = "abcdef"
+    out = 0.0
+    for i, j in itertools.combinations(range(6), 2):
+        rest = "".join(c for k, c in enumerate(legs) if k not in (i, j))
+        out = out + np.einsum(f"{legs[i]}{legs[j]},{rest}->{legs}", K, g4)
+    return out
 
-print(f"GP alone:      mean G6_GP/G6 = {float(pred['gp_ratio']):.5f}  (exact G6)")
-g6_gp = np.asarray(pred["g6_gp"])
-ratio_mc, ratio_err = m.jackknife(lambda mo: np.mean(g6_gp / mo[6], axis=-1))
+
+K = np.asarray(net.kernel(xs, xs))
+g6_gp = np.asarray(rgflow.gp_correlator(net, xs, 6))
+g6 = np.asarray(rgflow.exact_moment(net, xs, 6))
+g6c = np.asarray(rgflow.exact_connected(net, xs, 6))
+g4c_full = np.asarray(rgflow.exact_connected(net, xs, 4))
+# the decomposition G6 = G6_GP + Σ15 K G4_c + G6_c, checked on the exact correlators:
+assert np.allclose(g6_gp + attach_propagator(K, g4c_full) + g6c, g6, rtol=1e-10)
+
+t6 = tuple(rgflow.sorted_tuples(6, 6).T)  # the 462 sorted 6-tuples: means below are over them
+print(f"GP alone:      mean G6_GP/G6 = {np.mean(g6_gp[t6] / g6[t6]):.5f}  (exact G6)")
+ratio_mc, ratio_err = m.jackknife(lambda mo: np.mean(g6_gp[t6] / mo[6], axis=-1))
 print(f"               mean G6_GP/G6 = {float(ratio_mc):.4f} ± {float(ratio_err):.4f}  (Monte Carlo G6)")
-for c, r in zip(cutoffs, np.asarray(pred["lambda_ratio"])):
-    print(f"Λ = {c:8.0f}: mean G6_pred/G6 = {r:.5f}")
+for c, lam_c, L_c in zip(cutoffs, lam_exact, L):
+    g4c_pred = np.asarray(rgflow.to_full(lam_c * L_c, 6, 4))  # −24 λ(Λ) I4(Λ), full array
+    g6_pred = g6_gp + attach_propagator(K, g4c_pred)
+    print(f"Λ = {c:8.0f}: mean G6_pred/G6 = {np.mean(g6_pred[t6] / g6[t6]):.5f}")
 
 # %% [markdown]
 # At this small width the Wick sum alone misses $G_6$ by a sizeable fraction; adding the
