@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow bench lint clean
+.PHONY: install demo test test-slow bench lint docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,11 +24,16 @@ test-slow: install
 	$(BIN)/python -m pip install -q -e ".[dev,validate]"
 	$(BIN)/python -m pytest -q -m slow
 
+# the documentation site: executes examples/*.py and fails on any warning (mkdocs.yml); → site/
+docs: install
+	$(BIN)/python -m pip install -q -e ".[dev,docs]"
+	$(BIN)/mkdocs build --strict
+
 bench: install
 	$(BIN)/python benchmarks/bench_sampling.py
 
 lint: install
-	$(BIN)/ruff check rgflow tests scripts benchmarks
+	$(BIN)/ruff check rgflow tests scripts benchmarks examples
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site
