@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._beta import MatchingProblem, _check_cutoffs, beta_from_tables, check_rank, refit
+from ._validate import check_real_array
 
 __all__ = ["FlowSolution", "TableInterpolant", "flow"]
 
@@ -369,6 +370,12 @@ def flow(
     for name, v in checks:
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise ValueError(f"`{name}` must be a finite number > 0, got {v!r}.")
+    if g0 is not None and not isinstance(g0, jax.core.Tracer):
+        g0_arr = np.abs(check_real_array("g0", g0, finite=False))
+        if g0_arr.size and np.nanmax(g0_arr) > 1e150:
+            raise ValueError(f"the initial couplings `g0` must be <= 1e150 in magnitude (the "
+                             f"β-functions are quadratic in g and would overflow float64), got "
+                             f"{np.asarray(g0)}.")
     ts = np.log(cut)
     t0, t1 = float(ts[0]), float(ts[-1])
     if interpolate:
@@ -391,10 +398,7 @@ def flow(
         raise ValueError(f"`g0` must have shape ({m},) for couplings {problem.names}, got {g0.shape}.")
     if not isinstance(g0, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(g0))):
         raise ValueError(f"the initial couplings `g0` must be finite, got {np.asarray(g0)}.")
-    if not isinstance(g0, jax.core.Tracer) and np.max(np.abs(np.asarray(g0))) > 1e150:
-        raise ValueError(f"the initial couplings `g0` must be <= 1e150 in magnitude (the "
-                         f"β-functions are quadratic in g and would overflow float64), got "
-                         f"{np.asarray(g0)}.")
+
     scale = jax.lax.stop_gradient(jnp.where(jnp.abs(g0) > 0, jnp.abs(g0), 1.0))
     rates = jnp.asarray(rates, jnp.float64)
     try:

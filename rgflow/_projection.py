@@ -128,6 +128,8 @@ def project_quartic(action: EdgeworthAction, basis: Action, xs, *,
 
     **Returns:** a `QuarticProjection`.
     """
+    if not isinstance(basis, Action):  # type errors first, then values
+        raise TypeError(f"`basis` must be an rgflow Action (its operator content), got {basis!r}.")
     _check_action(action)
     _check_metric(metric)
     cols, names = basis_tensors(basis, xs, cutoff=cutoff)

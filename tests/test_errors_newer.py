@@ -108,6 +108,30 @@ def sol():
     return rgflow.wilsonian_flow(wact2(), modes2(), MU, regulator="sharp")
 
 
+def _fake_solution(result=diffrax.RESULTS.successful, nan=False):
+    """A WilsonianFlowSolution with the layout of `sol()` and small couplings, built without a
+    solve (the argument checks do not need one)."""
+    lam = jnp.asarray([2.0, 0.5])
+    mu = jnp.asarray(MU)
+    removed = rgflow._wilsonian.regulator_removed(lam, mu, regulator="sharp")
+    rng = np.random.default_rng(0)
+    quad = np.stack([_sym(rng.normal(size=(2, 2))) * 1e-3 for _ in MU])
+    quart = np.stack([_sym(rng.normal(size=(2,) * 4)) * 1e-3 for _ in MU])
+    sext = np.zeros((3,) + (2,) * 6)
+    if nan:
+        quart[-1] = np.nan
+    return rgflow.WilsonianFlowSolution(
+        mu=mu, eigenvalues=lam, propagator=lam[None] - removed, removed=removed,
+        quadratic=jnp.asarray(quad), quartic=jnp.asarray(quart), sextic=jnp.asarray(sext),
+        constant=jnp.zeros(3), result=result, stats={"num_steps": 0}, regulator="sharp",
+        width=0.5)
+
+
+@functools.cache
+def fsol():
+    return _fake_solution()
+
+
 @functools.cache
 def failed_sol():
     # one step per segment cannot reach the end: the solver stops (result != successful)
@@ -396,22 +420,30 @@ def _wf_smooth():
 
 bad("sc wrong type", TE, "`solution`")(lambda: rgflow.standardised_couplings(wact2()))
 bad("sc failed flow flagged", VE, "`solution`")(lambda: rgflow.standardised_couplings(failed_sol()))
+bad("sc stopped flow flagged", VE, "`solution`")(
+    lambda: rgflow.standardised_couplings(_fake_solution(diffrax.RESULTS.max_steps_reached)))
+bad("sc non-finite flow flagged", VE, "`solution`")(
+    lambda: rgflow.standardised_couplings(_fake_solution(nan=True)))
 ok("sc valid kept entries")(lambda: standardised_or_raise(sol()))
+ok("sc valid kept entries (no solve)")(lambda: standardised_or_raise(fsol()))
 
 # ================================================================== wilsonian_relevance ===
 
-bad("wr tol NaN", VE, "`tol`")(lambda: rgflow.wilsonian_relevance(sol(), tol=np.nan))
-bad("wr tol negative", VE, "`tol`")(lambda: rgflow.wilsonian_relevance(sol(), tol=-1.0))
-bad("wr tol string", EITHER, "`tol`")(lambda: rgflow.wilsonian_relevance(sol(), tol="1e-6"))
-ok("wr tol float32")(lambda: rgflow.wilsonian_relevance(sol(), tol=np.float32(1e-6)).theta)
-bad("wr index float", EITHER, "`index`")(lambda: rgflow.wilsonian_relevance(sol(), 1.0))
-bad("wr index out of range", VE, "`index`")(lambda: rgflow.wilsonian_relevance(sol(), 7))
-bad("wr point", VE, "`point`")(lambda: rgflow.wilsonian_relevance(sol(), point="uv"))
-bad("wr max_modes 0", VE, "`max_modes`")(lambda: rgflow.wilsonian_relevance(sol(), max_modes=0))
-bad("wr max_modes NaN", EITHER, "`max_modes`")(lambda: rgflow.wilsonian_relevance(sol(), max_modes=np.nan))
+bad("wr tol NaN", VE, "`tol`")(lambda: rgflow.wilsonian_relevance(fsol(), tol=np.nan))
+bad("wr tol negative", VE, "`tol`")(lambda: rgflow.wilsonian_relevance(fsol(), tol=-1.0))
+bad("wr tol string", EITHER, "`tol`")(lambda: rgflow.wilsonian_relevance(fsol(), tol="1e-6"))
+ok("wr tol float32")(lambda: rgflow.wilsonian_relevance(fsol(), tol=np.float32(1e-6)).theta)
+bad("wr index float", EITHER, "`index`")(lambda: rgflow.wilsonian_relevance(fsol(), 1.0))
+bad("wr index out of range", VE, "`index`")(lambda: rgflow.wilsonian_relevance(fsol(), 7))
+bad("wr point", VE, "`point`")(lambda: rgflow.wilsonian_relevance(fsol(), point="uv"))
+bad("wr max_modes 0", VE, "`max_modes`")(lambda: rgflow.wilsonian_relevance(fsol(), max_modes=0))
+bad("wr max_modes NaN", EITHER, "`max_modes`")(lambda: rgflow.wilsonian_relevance(fsol(), max_modes=np.nan))
 bad("wr solution wrong type", TE, "`solution`")(lambda: rgflow.wilsonian_relevance(wact2()))
 bad("wr failed flow flagged", VE, "`solution`")(lambda: rgflow.wilsonian_relevance(failed_sol()))
-ok("wr int64 index")(lambda: rgflow.wilsonian_relevance(sol(), np.int64(0)).theta)
+bad("wr stopped flow flagged", VE, "`solution`")(
+    lambda: rgflow.wilsonian_relevance(_fake_solution(diffrax.RESULTS.max_steps_reached)))
+ok("wr real flow")(lambda: rgflow.wilsonian_relevance(sol(), 0).theta)
+ok("wr int64 index")(lambda: rgflow.wilsonian_relevance(fsol(), np.int64(0)).theta)
 
 # ==================================================================================== CosNet ===
 
@@ -605,6 +637,60 @@ bad("script bad float", VE, "error: ")(lambda: _script("edgeworth", "--cutoff", 
 bad("script keep splits / too many", VE, "error: ")(
     lambda: _script("wilsonian_rg", "--keep", "50", "--widths", "1000", "--nets", "erf"))
 
+# in-process (fast): rgflow.studies._cli.main, the same code the scripts run
+
+
+def _cli(name, *args, run=None):
+    import contextlib
+    import io
+    import tempfile
+
+    from rgflow.studies import STUDIES, _cli as cli
+
+    study = STUDIES[name]
+    orig = study.run
+    err = io.StringIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        if run is not None:
+            study.run = run
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                try:
+                    cli.main(name, ["--out", tmp, *args])
+                    code = 0
+                except SystemExit as e:
+                    code = e.code
+        finally:
+            study.run = orig
+        written = sorted(p.name for p in Path(tmp).iterdir())
+    lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
+    assert code == 2, (code, err.getvalue())
+    assert len(lines) == 1 and lines[0].startswith("error: "), err.getvalue()
+    assert not written, written
+    raise ValueError(lines[0])
+
+
+def _raiser(exc):
+    def run(config, *, progress=False):
+        raise exc
+    return run
+
+
+bad("cli config error", VE, "`width`")(lambda: _cli("layer_flow", "--width", "1"))
+bad("cli bad choice", VE, "error: ")(lambda: _cli("wilsonian_rg", "--regulator", "hard"))
+bad("cli bad float", VE, "`cutoff`")(lambda: _cli("edgeworth", "--cutoff", "nan"))
+bad("cli unknown flag", VE, "error: ")(lambda: _cli("edgeworth", "--no-such-flag", "1"))
+bad("cli bad profile", VE, "error: ")(lambda: _cli("edgeworth", "--profile", "huge"))
+bad("cli library ValueError", VE, "singular kernel")(
+    lambda: _cli("edgeworth", run=_raiser(ValueError("singular kernel\nsecond line"))))
+bad("cli library LinAlgError", VE, "Eigenvalues did not converge")(
+    lambda: _cli("wilsonian_rg", run=_raiser(np.linalg.LinAlgError("Eigenvalues did not converge"))))
+bad("cli library TypeError", VE, "error: ")(lambda: _cli("layer_flow", run=_raiser(TypeError("x"))))
+bad("cli NaN result not written", VE, "not finite")(
+    lambda: _cli("layer_flow", run=lambda config, progress=False: {"lf": {"v": [1.0, float("nan")]}}))
+bad("cli inf result not written", VE, "not finite")(
+    lambda: _cli("edgeworth", run=lambda config, progress=False: {"e": {"v": np.array([np.inf])}}))
+
 # ============================================================================== the tests ===
 
 
@@ -625,7 +711,18 @@ def _run(kind, fn, exc, text):
         assert _finite(out), out
 
 
-FAST = [c for c in CASES if not c.startswith("script")]
+# cases that solve a flow, compile a deep sampler, refit a matching problem or start a
+# study script in a subprocess (seconds each): `-m slow`
+SLOW = {
+    "wf enormous cutoff", "wf rtol float32", "wf smooth flow finishes in bounded time",
+    "sc failed flow flagged", "sc valid kept entries", "wr failed flow flagged", "wr real flow",
+    "deep measure depth 300 compiles fast", "ea measurement of other inputs",
+    "se float32 cutoffs", "flow interpolate=False",
+    "se couplings zero", "se couplings NaN", "se couplings complex", "se couplings shape",
+    "se cutoffs duplicated", "se cutoffs string", "se cutoffs NaN", "se cutoffs single",
+    "se cutoffs complex", "fr cutoffs complex", "fr couplings NaN",
+}
+FAST = [c for c in CASES if not c.startswith("script") and c not in SLOW]
 SCRIPTS = [c for c in CASES if c.startswith("script")]
 
 
@@ -634,6 +731,13 @@ def test_battery(case):
     _run(*CASES[case])
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(SLOW))
+def test_battery_slow(case):
+    _run(*CASES[case])
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("case", SCRIPTS)
 def test_battery_scripts(case):
     _run(*CASES[case])
@@ -646,3 +750,64 @@ def test_battery_size():
 def test_save_json_finite_still_writes(tmp_path):
     save_json(tmp_path / "a.json", {"a": np.arange(3.0), "b": 1.5})
     assert json.loads((tmp_path / "a.json").read_text())["b"] == 1.5
+
+
+# ===================================================== basis independence of the projection ===
+
+
+def _rotate(action, v):
+    """The action in the fields a = Vᵀ f (every covariant leg contracted with V)."""
+    from rgflow._edgeworth import _legs
+
+    vj = jnp.asarray(v)
+    return rgflow.EdgeworthAction(_legs(action.quadratic, vj), _legs(action.quartic, vj),
+                                  _legs(action.sextic, vj), vj.T @ action.kernel @ vj, order=1)
+
+
+@pytest.mark.parametrize("metric", ["whitened", "correlator"])
+def test_projection_is_basis_independent(metric):
+    """Issue 29: an action and the same action in other orthonormal variables (its eigenbasis or
+    a random rotation) project onto the HMS bases with the same fraction and couplings; without
+    `frame` the rotated action is refused (before: 0.0123 % vs 38.5 % for the eigenbasis)."""
+    a = action1()
+    v_rand = np.linalg.qr(np.random.default_rng(7).normal(size=(3, 3)))[0]
+    _, v_eig, a_eig = a.in_eigenbasis()
+    p0 = rgflow.project_hms_bases(a, net(), XS, metric=metric)
+    for v, rotated in ((np.asarray(v_eig), a_eig), (v_rand, _rotate(a, v_rand))):
+        p1 = rgflow.project_hms_bases(rotated, net(), XS, metric=metric, frame=v)
+        for key in p0:
+            assert abs(p0[key].fraction - p1[key].fraction) < 1e-9
+            np.testing.assert_allclose(p1[key].couplings, p0[key].couplings, rtol=1e-7)
+        with pytest.raises(ValueError, match="`action`"):
+            rgflow.project_hms_bases(rotated, net(), XS, metric=metric)
+    # the check can fail: the rotated action against unrotated basis tensors (the old code
+    # path) gives another fraction
+    from rgflow._projection import _project, basis_tensors, hms_quartic_bases
+
+    cols, names = basis_tensors(hms_quartic_bases(net())["lambda0+lambda2+lambda_nl"], XS)
+    mixed = _project(_rotate(a, v_rand), cols, names, 100.0, metric).fraction
+    assert abs(mixed - p0["lambda0+lambda2+lambda_nl"].fraction) > 1e-3
+
+
+def test_deep_sampler_layout_unchanged():
+    """The scan over layers reads the same parameters as the documented layout (W⁽¹⁾, b⁽¹⁾, then
+    W⁽ℓ⁾, b⁽ℓ⁾ for ℓ = 2..L, then the readout): an unrolled NumPy reference of network g."""
+    from rgflow._nets import standard_normals
+
+    deep = rgflow.DeepNet(width=3, depth=4, d_in=2, activation="tanh", sigma_w=1.3, sigma_b=0.4)
+    xs = np.array([[0.1, -0.3], [0.7, 0.2]])
+    out = np.asarray(deep.sample(xs, 3, key=KEY, start=5))
+    n, d = 3, 2
+    for i in range(3):
+        r = np.asarray(standard_normals(jax.random.fold_in(KEY, 5 + i), deep.n_params))
+        w = r[: n * d].reshape(n, d) * 1.3 / np.sqrt(d)
+        pos = n * d
+        z = xs @ w.T + r[pos : pos + n] * 0.4
+        pos += n
+        for _ in range(deep.depth - 1):
+            w = r[pos : pos + n * n].reshape(n, n) * 1.3 / np.sqrt(n)
+            pos += n * n
+            z = np.tanh(z) @ w.T + r[pos : pos + n] * 0.4
+            pos += n
+        f = np.tanh(z) @ (r[pos : pos + n] * 1.3 / np.sqrt(n)) + r[-1] * 0.4
+        np.testing.assert_allclose(out[i], f, rtol=1e-12)
