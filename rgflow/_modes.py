@@ -221,10 +221,13 @@ def kernel_modes(net, xs, *, weights=None, degeneracy_rtol: float = 1e-8) -> Ker
     sw = np.sqrt(w)
     lam, u = np.linalg.eigh(sw[:, None] * k * sw[None, :])
     lam, u = lam[::-1].copy(), u[:, ::-1].copy()
-    if lam[-1] <= 0:
+    # an eigenvalue at the rounding level of λ_1 is a zero one (e.g. duplicate inputs give
+    # +5.6e-17 or −1e-17 at random): numerically singular
+    if lam[-1] <= p * np.finfo(np.float64).eps * lam[0]:
         raise ValueError(
-            f"the kernel is not positive definite on `xs` (smallest eigenvalue {lam[-1]:.3e}); "
-            "remove duplicate or degenerate inputs.")
+            f"the kernel is not positive definite on `xs` (smallest eigenvalue {lam[-1]:.3e}, "
+            f"at the rounding level of the largest {lam[0]:.3e}); remove duplicate or "
+            "degenerate inputs.")
     tol = degeneracy_rtol * lam[0]
     groups, start = [], 0
     for i in range(1, p + 1):

@@ -660,6 +660,8 @@ def _cli(name, *args, run=None):
                     code = 0
                 except SystemExit as e:
                     code = e.code
+                except Exception as e:  # noqa: BLE001  (a raw error escaping main is a failure)
+                    raise AssertionError(f"main raised {type(e).__name__}: {e}") from e
         finally:
             study.run = orig
         written = sorted(p.name for p in Path(tmp).iterdir())
