@@ -37,9 +37,9 @@ import numpy as np
 from ._actions import Action, BilocalQuartic, LocalCoupling, PolynomialQuartic
 from ._edgeworth import EdgeworthAction, _legs
 from ._fit_data import DEFAULT_CUTOFF
+from ._nets import AbstractNet
 from ._predict import design_matrix
 from ._tuples import to_full
-from ._nets import AbstractNet
 from ._validate import check_inputs, check_real, check_real_array
 
 __all__ = [

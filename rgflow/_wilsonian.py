@@ -178,9 +178,12 @@ def integrate_out(net, xs, keep, *, order: int = 2, weights=None, allow_split: b
 
     **Returns:** a `WilsonianAction` (mode basis).
     """
-    from ._edgeworth import DEFAULT_MAX_CONDITION, EdgeworthAction, _edgeworth_all
-
-    from ._edgeworth import check_max_condition
+    from ._edgeworth import (
+        DEFAULT_MAX_CONDITION,
+        EdgeworthAction,
+        _edgeworth_all,
+        check_max_condition,
+    )
 
     if max_condition is None:
         max_condition = DEFAULT_MAX_CONDITION

@@ -645,7 +645,8 @@ def _cli(name, *args, run=None):
     import io
     import tempfile
 
-    from rgflow.studies import STUDIES, _cli as cli
+    from rgflow.studies import STUDIES
+    from rgflow.studies import _cli as cli
 
     study = STUDIES[name]
     orig = study.run
