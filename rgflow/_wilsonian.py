@@ -609,10 +609,21 @@ def standardised_couplings(solution: WilsonianFlowSolution) -> dict:
             t[i][~m] = np.nan
         return t
 
-    return {"mu": mu, "kept": kept, "quadratic": mask(solution.quadratic, 2),
-            "quartic": mask(solution.quartic, 4),
-            "sextic": None if solution.sextic is None else mask(solution.sextic, 6),
-            "direction": solution.direction}
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = {"mu": mu, "kept": kept, "quadratic": mask(solution.quadratic, 2),
+               "quartic": mask(solution.quartic, 4),
+               "sextic": None if solution.sextic is None else mask(solution.sextic, 6),
+               "direction": solution.direction}
+    for n, name in ((2, "quadratic"), (4, "quartic"), (6, "sextic")):
+        t = out[name]
+        if t is None:
+            continue
+        for i in range(mu.size):
+            block = t[i][np.ix_(*(np.flatnonzero(kept[i]),) * n)]
+            if not np.all(np.isfinite(block)):
+                raise ValueError(f"`solution`: the standardised {name} couplings μ^{n // 2} g of "
+                                 f"the kept modes overflow float64 at μ = {mu[i]:g}.")
+    return out
 
 
 class WilsonianRelevance(eqx.Module):
