@@ -243,7 +243,9 @@ class MatchingProblem:
 def _check_cutoffs(cutoffs) -> np.ndarray:
     if isinstance(cutoffs, jax.core.Tracer):
         raise TypeError("`cutoffs` must be concrete here (they fix the quadrature).")
-    arr = np.atleast_1d(np.asarray(cutoffs, dtype=np.float64))
+    from ._validate import check_real_array  # noqa: PLC0415
+
+    arr = np.atleast_1d(check_real_array("cutoffs", cutoffs, finite=False))
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"`cutoffs` must be a non-empty 1-d array, got shape {arr.shape}.")
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0):

@@ -57,11 +57,12 @@ import numpy as np
 
 from ._nets import AbstractNet
 from ._tuples import sorted_tuples, splits, to_full, wick_sum
-from ._validate import check_inputs, check_order, check_positive_int
+from ._validate import check_inputs, check_key, check_order, check_positive_int, check_real
 
 __all__ = ["CosNet"]
 
 _DENSITIES = ("gaussian", "cauchy", "student_t")
+_MAX_LATTICE_SITES = 10**6  # L^d: the momentum table is (L^d, d) and sectors a Python loop
 
 
 def _balanced_signs(n: int) -> np.ndarray:
@@ -97,20 +98,33 @@ class CosNet(AbstractNet):
 
     name: ClassVar[str] = "cos"
 
+    def __post_init__(self):
+        for name in ("sigma_a", "scale", "dof", "spacing"):  # NumPy scalars → floats
+            value = getattr(self, name)
+            if isinstance(value, np.floating | np.integer):
+                setattr(self, name, value.item())
+
     def __check_init__(self):
         if self.sigma_w != 1.0 or self.sigma_b != 0.0:
             raise ValueError("CosNet has no σ_W or output bias: `sigma_w` must be 1 and `sigma_b` "
                              f"0, got {self.sigma_w}, {self.sigma_b}; set `sigma_a` instead.")
         for name in ("sigma_a", "scale", "dof", "spacing"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
-                    math.isfinite(v) and v > 0):
-                raise ValueError(f"`{name}` must be a finite number > 0, got {v!r}.")
+            # NumPy scalars (np.float32(1.0)) are accepted like Python floats
+            check_real(name, getattr(self, name), positive=True)
+        if self.sigma_a > 1e50:
+            raise ValueError(f"`sigma_a` = {self.sigma_a:g} is too large: the 6-pt function "
+                             "∝ σ_a⁶ overflows float64 (use a value <= 1e50).")
         if self.weight_density not in _DENSITIES:
             raise ValueError(f"`weight_density` must be one of {_DENSITIES}, "
                              f"got {self.weight_density!r}.")
         if self.lattice is not None:
             check_positive_int("lattice", self.lattice, minimum=2)
+            n_momenta = self.lattice ** self.d_in
+            if n_momenta > _MAX_LATTICE_SITES:
+                raise ValueError(
+                    f"`lattice` = {self.lattice} in d_in = {self.d_in} has L^d = {n_momenta:.3g} "
+                    f"sites and momenta, more than {_MAX_LATTICE_SITES:.0e} (its momentum table "
+                    "and sector list are built in memory); use a smaller lattice.")
         if self.momenta not in ("random", "stratified"):
             raise ValueError(f"`momenta` must be 'random' or 'stratified', got {self.momenta!r}.")
         if self.momenta == "stratified":
@@ -190,7 +204,7 @@ class CosNet(AbstractNet):
 
     def kernel(self, x, y):
         """K(x, y) = (σ_a²/2) φ_w(x − y) `(P, Q)` (no output bias: K = K_W)."""
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        x, y = (np.asarray(v) for v in self._points(x, y))  # real, finite, (P, d_in)
         return jnp.asarray(0.5 * self.sigma_a**2 * self.characteristic(x[:, None] - y[None]))
 
     def kernel_w(self, x, y):
@@ -291,5 +305,6 @@ class CosNet(AbstractNet):
         """Outputs of `n_nets` independent cos-nets on `xs` `(n_nets, P)` (float64)."""
         n_nets = check_positive_int("n_nets", n_nets)
         xs = check_inputs(xs, self.d_in)
+        key = check_key(key)
         index = start + jnp.arange(n_nets, dtype=jnp.uint32)
         return self._sample_outputs(jnp.asarray(xs), key, index, jnp.float64)

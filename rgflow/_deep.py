@@ -59,7 +59,7 @@ from ._nets import (
     standard_normals,
 )
 from ._tuples import sorted_tuples
-from ._validate import check_inputs, check_order, check_positive_int
+from ._validate import check_inputs, check_key, check_order, check_positive_int
 
 _CLOSED = ("relu", "erf", "linear")
 _COLLINEAR = 1e-6  # sin θ below which a ReLU pair is treated as exactly collinear
@@ -102,6 +102,10 @@ class DeepNet(AbstractNet):
     def __post_init__(self):
         if self.sigma_b is None:
             self.sigma_b = 0.0 if self.activation == "relu" else 1.0
+        for name in ("sigma_w", "sigma_b"):  # NumPy scalars → floats (static fields, hashing)
+            value = getattr(self, name)
+            if isinstance(value, np.floating | np.integer):
+                setattr(self, name, value.item())
 
     def __check_init__(self):
         check_positive_int("depth", self.depth)
@@ -149,7 +153,7 @@ class DeepNet(AbstractNet):
     # ------------------------------------------------------------------------ kernel ---
     def kernel_w(self, x, y):
         """K_W = K⁽ᴸ⁺¹⁾ − σ_b² = σ_W² F(K⁽ᴸ⁾), by the layer recursion (physics.md §11)."""
-        x, y = jnp.asarray(x, jnp.float64), jnp.asarray(y, jnp.float64)
+        x, y = self._points(x, y)  # real (complex refused), (P, d_in)
         sw2, sb2 = self.sigma_w**2, self.sigma_b**2
         a = sb2 + sw2 * jnp.sum(x * x, axis=-1) / self.d_in
         b = sb2 + sw2 * jnp.sum(y * y, axis=-1) / self.d_in
@@ -167,6 +171,7 @@ class DeepNet(AbstractNet):
         so these are the networks `rgflow.measure` averages over."""
         n_nets = check_positive_int("n_nets", n_nets)
         xs = check_inputs(xs, self.d_in)
+        key = check_key(key)
         index = start + jnp.arange(n_nets, dtype=jnp.uint32)
         return sample_deep_outputs(self, jnp.asarray(xs), key, index, jnp.float64)
 
@@ -199,12 +204,20 @@ def sample_deep_outputs(net: DeepNet, xs, key, index, dtype):
             z = z + w[:, None, :, k] * xs[None, :, None, k]
         z = z + (r[:, pos : pos + n] * sb)[:, None, :]  # (c, P, n)
         pos += n
-        for _ in range(depth - 1):
-            w = r[:, pos : pos + n * n].reshape(-1, n, n) * (sw / math.sqrt(n))
-            pos += n * n
+        # the hidden layers ℓ = 2..L as one scan over their stacked (W⁽ℓ⁾, b⁽ℓ⁾) slices of r:
+        # one compiled layer, so compile time does not grow with the depth (same numbers and
+        # the same operations per layer as an unrolled loop)
+        hidden = (depth - 1) * (n * n + n)
+        layers = jnp.moveaxis(r[:, pos : pos + hidden].reshape(-1, depth - 1, n * n + n), 1, 0)
+
+        def layer(z, par):
+            w = par[:, : n * n].reshape(-1, n, n) * (sw / math.sqrt(n))
             z = jnp.einsum("cpj,cij->cpi", net.activation_fn(z), w) + (
-                r[:, pos : pos + n] * sb)[:, None, :]
-            pos += n
+                par[:, n * n :] * sb)[:, None, :]
+            return z, None
+
+        z, _ = jax.lax.scan(layer, z, layers)
+        pos += hidden
         w = r[:, pos : pos + n] * (sw / math.sqrt(n))
         return jnp.sum(net.activation_fn(z) * w[:, None, :], axis=-1) + (r[:, -1] * sb)[:, None]
 
@@ -589,6 +602,13 @@ class LayerFlow(eqx.Module):
         diag = idx[np.arange(self.xs.shape[0]), np.arange(self.xs.shape[0])]
         v = self.vertices[:, diag, diag]
         k = np.diagonal(self.kernels, axis1=1, axis2=2)
+        zero = np.argwhere(k == 0)
+        if zero.size:
+            layer, a = (int(i) for i in zero[0])
+            raise ValueError(
+                f"the normalised vertex V_(aa)(aa)/(n K_aa²) is undefined: K_aa = 0 at layer "
+                f"{layer + 1} for input {a} (x = {self.xs[a].tolist()}); with σ_b = 0 an input "
+                "x = 0 has a zero kernel. Use an input x ≠ 0 or σ_b > 0.")
         return v / (self.net.width * k**2)
 
     def _layer(self, layer):
@@ -712,6 +732,10 @@ def layer_flow(net: DeepNet, xs: Float[Array, "P d"]) -> LayerFlow:
         ks.append(k)
         k1s.append(k1)
         vs.append(v)
+    for what, arrs in (("kernels", ks), ("kernel corrections", k1s), ("vertices", vs)):
+        if not all(np.all(np.isfinite(a)) for a in arrs):
+            raise ValueError(f"the layer flow's {what} are not finite (float64 overflow: σ_W, "
+                             "σ_b or |x| too large for this depth).")
     critical, rule = criticality(net)
     return LayerFlow(
         net=net, xs=xs, kernels=np.stack(ks), kernel_corrections=np.stack([x[idx] for x in k1s]),

@@ -42,7 +42,14 @@ from ._ensemble import Measurement, connected_from_moments
 from ._exact import exact_connected
 from ._nets import AbstractNet
 from ._tuples import splits, to_full
-from ._validate import check_inputs
+from ._validate import (
+    check_finite_output,
+    check_inputs,
+    check_real,
+    check_real_array,
+    check_symmetric,
+    is_traced,
+)
 
 __all__ = [
     "EdgeworthAction",
@@ -132,20 +139,23 @@ def _tensors_impl(k2, k4, k6, order: int):
 
 
 def _check_order_arg(order) -> int:
-    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order not in (1, 2):
+    if isinstance(order, (bool, np.bool_)) or not isinstance(order, numbers.Integral) or (
+            order not in (1, 2)):
         raise ValueError(f"`order` must be 1 (O(1/N)) or 2 (O(1/N²)), got {order!r}.")
     return int(order)
 
 
+def check_max_condition(max_condition, name: str = "max_condition") -> float:
+    """A finite condition-number limit >= 1 (NaN or inf would switch the check off)."""
+    return check_real(name, max_condition, minimum=1.0)
+
+
 def _check_kernel_matrix(k2, max_condition: float, name: str = "k2") -> np.ndarray:
-    k2 = np.asarray(k2, dtype=np.float64)
+    max_condition = check_max_condition(max_condition)
+    k2 = check_real_array(name, k2)
     if k2.ndim != 2 or k2.shape[0] != k2.shape[1] or k2.shape[0] < 1:
         raise ValueError(f"`{name}` must be a square (P, P) matrix, got shape {k2.shape}.")
-    if not np.all(np.isfinite(k2)):
-        raise ValueError(f"`{name}` contains NaN or inf.")
-    scale = max(np.max(np.abs(k2)), 1e-300)
-    if np.max(np.abs(k2 - k2.T)) > 1e-10 * scale:
-        raise ValueError(f"`{name}` must be symmetric.")
+    check_symmetric(name, k2, 2, rtol=1e-10)
     lam = np.linalg.eigvalsh(0.5 * (k2 + k2.T))
     if lam[0] <= 0 or lam[-1] / lam[0] > max_condition:
         cond = np.inf if lam[0] <= 0 else lam[-1] / lam[0]
@@ -159,12 +169,17 @@ def _check_kernel_matrix(k2, max_condition: float, name: str = "k2") -> np.ndarr
 
 
 def _check_sym_tensor(name: str, t, p: int, n: int) -> np.ndarray:
-    t = np.asarray(t, dtype=np.float64)
-    if t.shape != (p,) * n:
-        raise ValueError(f"`{name}` must be a full symmetric array of shape {(p,) * n}, got {t.shape}.")
-    if not np.all(np.isfinite(t)):
-        raise ValueError(f"`{name}` contains NaN or inf.")
-    return t
+    return check_symmetric(name, t, n, p)
+
+
+def _check_result(parts, what="the Edgeworth action"):
+    """Refuse an overflowed (non-finite) concrete result, naming its cause."""
+    for label, t in zip(("quadratic", "quartic", "sextic", "constant"), parts):
+        if t is not None:
+            check_finite_output(t, f"the {label} coefficient of {what}",
+                                "the cumulants are too large for the kernel (float64 overflow: "
+                                "K⁻¹ legs of a tiny K or a huge κ4/κ6)")
+    return parts
 
 
 def edgeworth_tensors(k2, k4, k6=None, *, order: int = 2,
@@ -198,6 +213,7 @@ def edgeworth_tensors(k2, k4, k6=None, *, order: int = 2,
 
 def _edgeworth_all(k2, k4, k6, order, max_condition):
     order = _check_order_arg(order)
+    check_max_condition(max_condition)
     if any(isinstance(t, jax.core.Tracer) for t in (k2, k4, k6)):
         # inside jit/vmap/grad: only the shapes can be checked (values are abstract)
         p = jnp.shape(k2)[-1]
@@ -215,8 +231,8 @@ def _edgeworth_all(k2, k4, k6, order, max_condition):
         k6 = _check_sym_tensor("k6", k6, p, 6)
     else:
         k6 = None
-    return _tensors_impl(jnp.asarray(k2), jnp.asarray(k4),
-                         None if k6 is None else jnp.asarray(k6), order)
+    return _check_result(_tensors_impl(jnp.asarray(k2), jnp.asarray(k4),
+                                       None if k6 is None else jnp.asarray(k6), order))
 
 
 # ---------------------------------------------------------------------------- the module ---
@@ -275,8 +291,22 @@ class EdgeworthAction(eqx.Module):
             err = getattr(self, name + "_stderr")
             if err is not None and (not hasattr(err, "shape") or err.shape != (p,) * n):
                 raise ValueError(f"`{name}_stderr` must be None or have shape {(p,) * n}.")
-        if self.order not in (1, 2):
+        if isinstance(self.order, bool) or self.order not in (1, 2):
             raise ValueError(f"`order` must be 1 or 2, got {self.order!r}.")
+        # concrete values (not under jit/vmap): real, finite and symmetric tensors; a
+        # non-symmetric tensor would act through its symmetric part only (a silent change)
+        for name in ("kernel", "quadratic", "quartic", "sextic", "constant", "quadratic_stderr",
+                     "quartic_stderr", "sextic_stderr"):
+            arr = getattr(self, name)
+            if arr is None or is_traced(arr):
+                continue
+            if jnp.iscomplexobj(arr):
+                raise TypeError(f"`{name}` must be real, got a complex array.")
+            value = np.asarray(arr)
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"`{name}` contains NaN or inf; all entries must be finite.")
+            if name in ("kernel", "quadratic", "quartic", "sextic"):
+                check_symmetric(name, value, value.ndim, p)
 
     @property
     def n_points(self) -> int:
@@ -295,24 +325,32 @@ class EdgeworthAction(eqx.Module):
         return self.quadratic - self.free_quadratic
 
     def _check_f(self, f):
-        f = jnp.asarray(f, dtype=jnp.float64)
+        if is_traced(f):
+            if jnp.iscomplexobj(f):
+                raise TypeError("`f` must be real, got a complex array.")
+            f = f.astype(jnp.float64)
+        else:
+            f = jnp.asarray(check_real_array("f", f))
         if f.ndim < 1 or f.shape[-1] != self.n_points:
             raise ValueError(f"`f` must have shape (..., P) = (..., {self.n_points}), got {f.shape}.")
         return f
 
     def energy(self, f) -> jax.Array:
-        """S(f) for a batch `f` of shape `(..., P)`; returns shape `(...)`."""
+        """S(f) for a batch `f` of shape `(..., P)`; returns shape `(...)` (a ValueError if it
+        overflows float64, e.g. |f| ~ 1e200)."""
         f = self._check_f(f)
-        return (_contract(self.quadratic, f) + _contract(self.quartic, f)
-                + _contract(self.sextic, f) + self.constant)
+        out = (_contract(self.quadratic, f) + _contract(self.quartic, f)
+               + _contract(self.sextic, f) + self.constant)
+        return check_finite_output(out, "S(f)", "float64 overflow: `f` is too large")
 
     __call__ = energy
 
     def interaction(self, f) -> jax.Array:
         """S_int(f) = q f f + quartic f⁴ + sextic f⁶ (S without ½fK⁻¹f and the constant)."""
         f = self._check_f(f)
-        return (_contract(self.interaction_quadratic, f) + _contract(self.quartic, f)
-                + _contract(self.sextic, f))
+        out = (_contract(self.interaction_quadratic, f) + _contract(self.quartic, f)
+               + _contract(self.sextic, f))
+        return check_finite_output(out, "S_int(f)", "float64 overflow: `f` is too large")
 
     def in_eigenbasis(self):
         """The action in the kernel eigenbasis: with K = V diag(λ) Vᵀ and modes a = Vᵀ f,
@@ -379,11 +417,12 @@ def edgeworth_action(net: AbstractNet, xs, *, order: int = 2, source="exact",
     xs = check_inputs(xs, net.d_in)
     order = _check_order_arg(order)
     p = xs.shape[0]
-    if kernel not in ("measured", "exact"):
+    if not isinstance(kernel, str) or kernel not in ("measured", "exact"):
         raise ValueError(f"`kernel` must be 'measured' or 'exact', got {kernel!r}.")
+    check_max_condition(max_condition)
     rot = None
     if basis is not None:
-        rot = np.asarray(basis, dtype=np.float64)
+        rot = check_real_array("basis", basis)
         if rot.shape != (p, p) or not np.allclose(rot.T @ rot, np.eye(p), atol=1e-10):
             raise ValueError(f"`basis` must be an orthogonal ({p}, {p}) matrix.")
         rot = jnp.asarray(rot)
@@ -397,9 +436,11 @@ def edgeworth_action(net: AbstractNet, xs, *, order: int = 2, source="exact",
     if isinstance(source, str):
         if source != "exact":
             raise ValueError(f"`source` must be 'exact' or a rgflow.Measurement, got {source!r}.")
-        k2 = np.asarray(exact_connected(net, xs, 2))
-        k4 = np.asarray(exact_connected(net, xs, 4))
-        k6 = np.asarray(exact_connected(net, xs, 6)) if order == 2 else None
+        exact = net.exact_connected if hasattr(net, "exact_connected") else (
+            lambda x, n: exact_connected(net, x, n))  # CosNet has its own closed forms
+        k2 = np.asarray(exact(xs, 2))
+        k4 = np.asarray(exact(xs, 4))
+        k6 = np.asarray(exact(xs, 6)) if order == 2 else None
         qd, qr, sx, c = _edgeworth_all(k2, k4, k6, order, max_condition)
         qd, qr, sx, c, k2 = finish(qd, qr, sx, c, jnp.asarray(k2))
         return EdgeworthAction(qd, qr, sx, k2, order=order, constant=c)
@@ -418,6 +459,13 @@ def edgeworth_action(net: AbstractNet, xs, *, order: int = 2, source="exact",
     if missing:
         raise ValueError(f"`source` must contain the moments of orders {needed} for order={order}; "
                          f"missing {missing} (measure with orders={needed}).")
+    counts = np.asarray(m.block_counts)
+    smallest = int(m.n_nets - counts.max())  # networks in the smallest jackknife replicate
+    if kernel == "measured" and smallest <= p:
+        raise ValueError(
+            f"`source`: a leave-one-block-out replicate holds only {smallest} networks, so its "
+            f"measured {p} x {p} covariance (rank <= {smallest - 1}) is singular; measure more "
+            "networks (or more blocks), or use kernel='exact'.")
     k_exact = jnp.asarray(exact_connected(net, xs, 2)) if kernel == "exact" else None
     k2_hat = (np.asarray(m.connected(2)) if kernel == "measured" else np.asarray(k_exact))
     _check_kernel_matrix(k2_hat, max_condition)
@@ -456,5 +504,12 @@ def edgeworth_action(net: AbstractNet, xs, *, order: int = 2, source="exact",
     k_out = k2_full if rot is None else rot.T @ k2_full @ rot
     if order == 1:
         sx, es = jnp.zeros_like(sx), jnp.zeros_like(es)
+    for label, t in (("tensors", (qd, qr, sx, c)), ("standard errors", (eq, er, es))):
+        if not all(np.all(np.isfinite(np.asarray(x))) for x in t):
+            raise ValueError(
+                f"`source`: the Monte Carlo Edgeworth {label} are not finite (the jackknife "
+                f"over {n_blocks} blocks of {np.asarray(m.block_counts).tolist()} networks "
+                "failed: too few networks per block for the cumulants of order "
+                f"{max(needed)}, or an overflow); measure more networks per block.")
     return EdgeworthAction(qd, qr, sx, k_out, order=order, constant=c,
                            quadratic_stderr=eq, quartic_stderr=er, sextic_stderr=es)

@@ -605,9 +605,15 @@ def measure(
     devs = tuple(resolve_devices(devices))
     p = xs.shape[0]
     tuples = sum(n_tuples(p, n) + n_tuples(p, n // 2) ** 2 for n in _ORDERS if n <= max(orders))
-    check_memory(8.0 * (net.width * (net.d_in + 2 + 2 * p) + 4 * n_blocks * tuples),
-                 f"one network of width {net.width} with {p} inputs up to order {max(orders)}",
-                 devices=devs)
+    # a deep net draws all its parameters at once (rgflow._deep.sample_deep_outputs):
+    # n_params = n(d_in + 1) + (L − 1)(n² + n) + n + 1 numbers per network, plus the copy
+    # reshaped into layers
+    deep = getattr(type(net), "is_deep", False) and net.depth > 1
+    params = 2.0 * net.n_params if deep else 0.0
+    what = (f"one network of width {net.width}" + (f" and depth {net.depth}" if deep else "")
+            + f" with {p} inputs up to order {max(orders)}")
+    check_memory(8.0 * (net.width * (net.d_in + 2 + 2 * p) + params + 4 * n_blocks * tuples),
+                 what, devices=devs)
     max_order = max(orders)
     accumulated = tuple(n for n in _ORDERS if n <= max_order)
     config = dict(net=net, xs=xs, n_nets=n_nets, n_blocks=n_blocks, key=key, orders=accumulated)

@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._beta import MatchingProblem, _check_cutoffs, beta_from_tables, check_rank, refit
+from ._validate import check_real_array
 
 __all__ = ["FlowSolution", "TableInterpolant", "flow"]
 
@@ -204,7 +205,7 @@ class _DirectTables(eqx.Module):
     problem: MatchingProblem = eqx.field(static=True)
 
     def __call__(self, t):
-        lin, quad, dlin, dquad = jax.jvp(
+        (lin, quad), (dlin, dquad) = jax.jvp(
             self.problem.tables_fn, (jnp.exp(t)[None],), (jnp.exp(t)[None],)
         )
         sq = lambda a: None if a is None else a[0]  # noqa: E731
@@ -369,6 +370,12 @@ def flow(
     for name, v in checks:
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise ValueError(f"`{name}` must be a finite number > 0, got {v!r}.")
+    if g0 is not None and not isinstance(g0, jax.core.Tracer):
+        g0_arr = np.abs(check_real_array("g0", g0, finite=False))
+        if g0_arr.size and np.nanmax(g0_arr) > 1e150:
+            raise ValueError(f"the initial couplings `g0` must be <= 1e150 in magnitude (the "
+                             f"β-functions are quadratic in g and would overflow float64), got "
+                             f"{np.asarray(g0)}.")
     ts = np.log(cut)
     t0, t1 = float(ts[0]), float(ts[-1])
     if interpolate:
@@ -391,14 +398,21 @@ def flow(
         raise ValueError(f"`g0` must have shape ({m},) for couplings {problem.names}, got {g0.shape}.")
     if not isinstance(g0, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(g0))):
         raise ValueError(f"the initial couplings `g0` must be finite, got {np.asarray(g0)}.")
+
     scale = jax.lax.stop_gradient(jnp.where(jnp.abs(g0) > 0, jnp.abs(g0), 1.0))
     rates = jnp.asarray(rates, jnp.float64)
-    g, result, stats = _solve(
-        tables, g0 / scale, scale, rates, jnp.asarray(t0), jnp.asarray(t1), jnp.asarray(ts),
-        jnp.asarray(problem.target), jnp.asarray(problem.weights), jnp.asarray(problem.determines),
-        _make_solver(solver),
-        float(rtol), float(atol), float(blowup), int(max_steps), bool(throw), bool(residual_term),
-    )
+    try:
+        g, result, stats = _solve(
+            tables, g0 / scale, scale, rates, jnp.asarray(t0), jnp.asarray(t1), jnp.asarray(ts),
+            jnp.asarray(problem.target), jnp.asarray(problem.weights),
+            jnp.asarray(problem.determines), _make_solver(solver),
+            float(rtol), float(atol), float(blowup), int(max_steps), bool(throw),
+            bool(residual_term),
+        )
+    except eqx.EquinoxRuntimeError as e:  # throw=True: the solver stopped
+        reason = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "unknown")
+        raise ValueError(f"the flow failed: {reason} (raise `max_steps`, loosen `rtol`/`atol`, "
+                         "or pass throw=False to inspect the partial solution).") from None
     dims = None
     dimless = None
     if dimensions is not None:

@@ -58,7 +58,18 @@ def save_npz(path, **arrays) -> None:
 
 
 def save_json(path, obj) -> None:
-    """Write `obj` as indented JSON atomically (NumPy scalars and arrays converted)."""
+    """Write `obj` as indented JSON atomically (NumPy scalars and arrays converted).
+
+    **Raises:** `ValueError` naming the first entry that is NaN or ±inf (JSON has no such
+    numbers, and a result that contains them is a failure to report, not data); nothing is
+    written then.
+    """
+    from ._validate import find_non_finite
+
+    where = find_non_finite(obj)
+    if where is not None:
+        raise ValueError(f"refusing to write {Path(path).name}: the value {where} is not finite "
+                         "(NaN or inf); report the failure instead of writing it.")
 
     def default(o):
         if isinstance(o, np.ndarray):
@@ -67,7 +78,7 @@ def save_json(path, obj) -> None:
             return o.item()
         raise TypeError(f"not JSON serialisable: {type(o)}")
 
-    text = json.dumps(obj, indent=2, default=default, allow_nan=True)
+    text = json.dumps(obj, indent=2, default=default, allow_nan=False)
     with _atomic(path, "w") as f:
         f.write(text + "\n")
 

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_inputs
+from ._validate import check_inputs, check_real, check_real_array
 
 __all__ = ["KernelModes", "kernel_modes", "check_weights"]
 
@@ -39,10 +39,9 @@ def check_weights(weights, n_points: int) -> np.ndarray:
     """Data weights `(P,)`: default uniform 1/P; otherwise finite and > 0, else ValueError."""
     if weights is None:
         return np.full(n_points, 1.0 / n_points)
-    try:
-        w = np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"`weights` must be a real array of shape ({n_points},).") from e
+    if isinstance(weights, str) or np.iscomplexobj(weights):
+        raise TypeError(f"`weights` must be a real array of shape ({n_points},), got {weights!r}.")
+    w = check_real_array("weights", weights, finite=False)
     if w.shape != (n_points,):
         raise ValueError(f"`weights` must have shape ({n_points},) (one per input), got {w.shape}.")
     if not np.all(np.isfinite(w)) or np.any(w <= 0):
@@ -187,25 +186,48 @@ def kernel_modes(net, xs, *, weights=None, degeneracy_rtol: float = 1e-8) -> Ker
     """
     if hasattr(net, "kernel") and hasattr(net, "d_in"):
         xs = check_inputs(xs, net.d_in)
-        k = np.asarray(net.kernel(jnp.asarray(xs), jnp.asarray(xs)), dtype=np.float64)
+        k = net.kernel(jnp.asarray(xs), jnp.asarray(xs))
+        if jnp.iscomplexobj(k):
+            raise TypeError("`net`: its kernel matrix is complex; a kernel must be real.")
+        k = np.asarray(k, dtype=np.float64)
+        name = "the kernel matrix of `net` on `xs`"
     else:
-        k = np.asarray(net, dtype=np.float64)
+        if isinstance(net, str) or np.iscomplexobj(net):
+            kind = "complex" if np.iscomplexobj(net) else repr(net)
+            raise TypeError("`net` must be an rgflow network or a real square kernel matrix, "
+                            f"got {kind if kind == 'complex' else 'the string ' + kind}.")
+        try:
+            k = np.asarray(net, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise TypeError("`net` must be an rgflow network or a real square kernel matrix, "
+                            f"got {type(net).__name__}.") from e
         if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] < 1:
-            raise TypeError("`net` must be an rgflow network or a square kernel matrix.")
+            raise TypeError("`net` must be an rgflow network or a square kernel matrix "
+                            f"(P, P) with P >= 1, got an array of shape {k.shape}.")
+        name = "`net` (the kernel matrix)"
     p = k.shape[0]
     if not np.all(np.isfinite(k)):
-        raise ValueError("the kernel matrix contains NaN or inf.")
-    k = 0.5 * (k + k.T)
+        raise ValueError(f"{name} is not finite (contains NaN or inf).")
+    scale = float(np.max(np.abs(k)))
+    gap = float(np.max(np.abs(k - k.T)))
+    if gap > 1e-8 * scale:
+        raise ValueError(f"{name} must be symmetric; K - Kᵀ reaches {gap:.3g} "
+                         f"(relative {gap / scale:.3g}).")
+    k = 0.5 * (k + k.T)  # remove rounding-level asymmetry only
     w = check_weights(weights, p)
-    if not (isinstance(degeneracy_rtol, (int, float)) and 0 <= degeneracy_rtol < 1):
+    degeneracy_rtol = check_real("degeneracy_rtol", degeneracy_rtol, minimum=0.0)
+    if not degeneracy_rtol < 1:
         raise ValueError(f"`degeneracy_rtol` must be in [0, 1), got {degeneracy_rtol!r}.")
     sw = np.sqrt(w)
     lam, u = np.linalg.eigh(sw[:, None] * k * sw[None, :])
     lam, u = lam[::-1].copy(), u[:, ::-1].copy()
-    if lam[-1] <= 0:
+    # an eigenvalue at the rounding level of λ_1 is a zero one (e.g. duplicate inputs give
+    # +5.6e-17 or −1e-17 at random): numerically singular
+    if lam[-1] <= p * np.finfo(np.float64).eps * lam[0]:
         raise ValueError(
-            f"the kernel is not positive definite on `xs` (smallest eigenvalue {lam[-1]:.3e}); "
-            "remove duplicate or degenerate inputs.")
+            f"the kernel is not positive definite on `xs` (smallest eigenvalue {lam[-1]:.3e}, "
+            f"at the rounding level of the largest {lam[0]:.3e}); remove duplicate or "
+            "degenerate inputs.")
     tol = degeneracy_rtol * lam[0]
     groups, start = [], 0
     for i in range(1, p + 1):

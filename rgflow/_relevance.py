@@ -65,6 +65,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._beta import MatchingProblem, _check_cutoffs, _predict, _refit_tables
+from ._validate import check_real_array
 
 __all__ = [
     "DIRECTION",
@@ -234,9 +235,22 @@ def scaling_exponents(problem: MatchingProblem, cutoffs, couplings=None) -> dict
 
     **Returns:** dict with `theta` `(m,)` and `theta_stderr` `(m,)` (zeros without errors).
     """
+    if not isinstance(problem, MatchingProblem):
+        raise TypeError(f"`problem` must be a MatchingProblem (rgflow.matching_problem), got "
+                        f"{type(problem).__name__}.")
     cut = _check_cutoffs(cutoffs)
     if cut.size < 2:
         raise ValueError("`cutoffs` must hold at least two cutoffs for a slope.")
+    if np.unique(cut).size != cut.size:
+        raise ValueError(f"`cutoffs` must be distinct for a log-log slope, got {cut}.")
+    if couplings is not None:
+        g = check_real_array("couplings", couplings)
+        if g.shape != (cut.size, problem.n_couplings):
+            raise ValueError(f"`couplings` must have shape {(cut.size, problem.n_couplings)}, "
+                             f"got {g.shape}.")
+        if np.any(g == 0):
+            raise ValueError("`couplings` contains zeros: a zero coupling has no log-log slope "
+                             "(its exponent is undefined).")
     lin, quad = problem.tables(cut)
     logc = jnp.log(jnp.asarray(cut))
     w = jnp.asarray(problem.weights)
@@ -249,10 +263,6 @@ def scaling_exponents(problem: MatchingProblem, cutoffs, couplings=None) -> dict
     if couplings is None:
         theta = np.asarray(theta_of(target))
     else:
-        g = np.asarray(couplings, np.float64)
-        if g.shape != (cut.size, problem.n_couplings):
-            raise ValueError(f"`couplings` must have shape {(cut.size, problem.n_couplings)}, "
-                             f"got {g.shape}.")
         theta = np.asarray(jax.vmap(lambda col: _loglog_slope(logc, jnp.log(jnp.abs(col))), 1)(
             jnp.asarray(g)))
     if problem.target_stderr is None or not np.any(problem.target_stderr > 0):
@@ -260,6 +270,10 @@ def scaling_exponents(problem: MatchingProblem, cutoffs, couplings=None) -> dict
     else:
         jac = np.asarray(jax.jacfwd(theta_of)(target))
         err = np.sqrt(np.sum((jac * problem.target_stderr[None, :]) ** 2, axis=1))
+    if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(err))):
+        raise ValueError(f"the exponents are not finite (θ = {theta}): a refitted coupling is "
+                         "zero or not finite at some cutoff of `cutoffs`, so it has no "
+                         "log-log slope.")
     return {"theta": theta, "theta_stderr": err}
 
 
@@ -292,12 +306,17 @@ def fit_residuals(problem: MatchingProblem, cutoffs, couplings=None) -> np.ndarr
 
     **Returns:** float64 `(n, m)`.
     """
+    if not isinstance(problem, MatchingProblem):
+        raise TypeError(f"`problem` must be a MatchingProblem (rgflow.matching_problem), got "
+                        f"{type(problem).__name__}.")
     cut = _check_cutoffs(cutoffs)
+    if couplings is not None:
+        couplings = check_real_array("couplings", couplings)
     lin, quad = problem.tables(cut)
     g = (np.asarray(_refit_tables(lin, quad, jnp.asarray(problem.target),
                                   jnp.asarray(problem.weights), 30,
                                   jnp.asarray(problem.determines)))
-         if couplings is None else np.asarray(couplings, np.float64))
+         if couplings is None else couplings)
     if g.shape != (cut.size, problem.n_couplings):
         raise ValueError(f"`couplings` must have shape {(cut.size, problem.n_couplings)}, "
                          f"got {g.shape}.")
@@ -314,13 +333,16 @@ def fit_residuals(problem: MatchingProblem, cutoffs, couplings=None) -> np.ndarr
 def flow_gap(flow_couplings, refit_couplings) -> np.ndarray:
     """max over cutoffs of |g_flow − g_refit| / |g_refit| per coupling `(m,)` (inf where the flow
     is not finite, i.e. stopped or blew up)."""
-    gf = np.asarray(flow_couplings, np.float64)
-    gr = np.asarray(refit_couplings, np.float64)
-    if gf.shape != gr.shape or gf.ndim != 2:
-        raise ValueError(f"`flow_couplings` and `refit_couplings` must both be (n, m), got "
-                         f"{gf.shape} and {gr.shape}.")
+    gf = check_real_array("flow_couplings", flow_couplings, finite=False)
+    gr = check_real_array("refit_couplings", refit_couplings)
+    if gf.ndim != 2 or gf.shape[0] < 1 or gf.shape[1] < 1:
+        raise ValueError(f"`flow_couplings` must be a non-empty (n, m) array, got {gf.shape}.")
+    if gf.shape != gr.shape:
+        raise ValueError(f"`refit_couplings` must have the shape {gf.shape} of "
+                         f"`flow_couplings`, got {gr.shape}.")
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.abs(gf - gr) / np.abs(gr)
+    rel = np.where(gf == gr, 0.0, rel)  # 0/0: a zero refit followed exactly
     rel = np.where(np.isfinite(gf), rel, np.inf)
     return np.max(rel, axis=0)
 

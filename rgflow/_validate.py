@@ -189,6 +189,8 @@ def check_real_array(name: str, value, *, shape=None, ndim: int | None = None,
     NaN/inf, and (when `shape` or `ndim` is given) the wrong shape."""
     if np.iscomplexobj(value):
         raise TypeError(f"`{name}` must be real, got a complex array.")
+    if isinstance(value, (str, bytes)) or np.asarray(value).dtype.kind in "USV":
+        raise TypeError(f"`{name}` must be a real array, got {value!r}.")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -251,3 +253,127 @@ def check_one_layer(net, function: str, alternative: str = "rgflow.perturbative_
             "recursion, physics.md §11), or net.one_layer() for a depth-1 DeepNet."
         )
     return net
+
+
+# ------------------------------------------------------------ shared checks (issue 29) ---
+
+
+def check_real(name: str, value, *, positive: bool = False, minimum: float | None = None,
+               maximum: float | None = None) -> float:
+    """Return `value` as a finite Python `float`, or raise naming `name`.
+
+    Accepted: Python and NumPy real scalars (`np.float32(1e-8)` as well as `1e-8`) and 0-d real
+    arrays. Refused with a `TypeError`: bools, complex numbers, strings and other objects; with a
+    `ValueError`: NaN, ±inf (a non-finite tolerance or limit would switch its check off), and
+    values `<= 0` (`positive`) or outside `[minimum, maximum]`.
+    """
+    what = "a finite real number" + (" > 0" if positive else "")
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if hasattr(value, "dtype") and getattr(value, "shape", None) == () and not isinstance(
+            value, np.generic):
+        value = np.asarray(value)[()]  # a 0-d JAX array
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be {what}, got {value!r}.")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"`{name}` must be {what}, got {value}.")
+    if positive and not value > 0:
+        raise ValueError(f"`{name}` must be {what}, got {value}.")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be {what} >= {minimum:g}, got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be {what} <= {maximum:g}, got {value}.")
+    return value
+
+
+def check_bool(name: str, value) -> bool:
+    """Return `value` as a `bool` if it is one (Python or NumPy), else raise a `TypeError`."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def check_symmetric(name: str, value, n: int, p: int | None = None, *,
+                    rtol: float = 1e-9) -> np.ndarray:
+    """Return `value` as a real, finite, fully symmetric float64 array of order `n` (shape
+    `(p,)*n`; any `p >= 1` when `p` is None), or raise naming `name`.
+
+    Symmetry is checked under every transposition of adjacent axes (they generate all index
+    permutations), to `rtol` × the largest entry: a non-symmetric tensor contracted with
+    symmetric fields would silently give the result of its symmetrised part.
+    """
+    arr = check_real_array(name, value)
+    if p is None:
+        p = arr.shape[0] if arr.ndim >= 1 else 0
+    if arr.shape != (p,) * n or p < 1:
+        raise ValueError(f"`{name}` must be a full symmetric array of shape {(p,) * n}, "
+                         f"got shape {arr.shape}.")
+    scale = float(np.max(np.abs(arr))) if arr.size else 0.0
+    for axis in range(n - 1):
+        perm = list(range(n))
+        perm[axis], perm[axis + 1] = perm[axis + 1], perm[axis]
+        gap = float(np.max(np.abs(arr - np.transpose(arr, perm))))
+        if gap > rtol * scale:
+            raise ValueError(
+                f"`{name}` must be symmetric under every permutation of its indices (axes "
+                f"{axis} and {axis + 1} differ by {gap:.3g}, relative {gap / scale:.3g}).")
+    return arr
+
+
+def check_solver(name: str, solver, *, default=None):
+    """Validate a diffrax solver for an adaptive-step integration: an instance (not a class or a
+    string) of an explicit adaptive solver. Implicit solvers are refused with the reason (each
+    step solves a nonlinear system whose Jacobian has (number of state entries)² elements: the
+    flows here are not stiff, and an implicit step costs minutes where an explicit one costs
+    milliseconds); fixed-step solvers have no error estimate for the step-size controller.
+    **Returns:** the solver (`default` for None)."""
+    import diffrax
+
+    if solver is None:
+        return default
+    if isinstance(solver, type) or not isinstance(solver, diffrax.AbstractSolver):
+        raise TypeError(f"`{name}` must be a diffrax solver instance such as diffrax.Tsit5(), "
+                        f"got {solver!r}.")
+    if isinstance(solver, diffrax.AbstractImplicitSolver):
+        raise ValueError(
+            f"`{name}` = {type(solver).__name__} is an implicit solver, refused: each step "
+            "solves a nonlinear system with a dense Jacobian of (number of state entries)² "
+            "elements (minutes per flow, unbounded with the tensor size), and the flow is not "
+            "stiff; use an explicit adaptive solver (diffrax.Tsit5(), diffrax.Dopri5(), "
+            "diffrax.Dopri8()).")
+    if not isinstance(solver, diffrax.AbstractAdaptiveSolver):
+        raise ValueError(
+            f"`{name}` = {type(solver).__name__} is a fixed-step solver without an error "
+            "estimate, so the adaptive step-size control (rtol, atol) cannot work; use an "
+            "explicit adaptive solver (diffrax.Tsit5(), diffrax.Dopri5()).")
+    return solver
+
+
+def find_non_finite(obj, path: str = "") -> str | None:
+    """The path (e.g. `"a.b[3]"`) of the first NaN/inf float in a JSON-like `obj` (dicts, lists,
+    tuples, floats, NumPy scalars and arrays), or None if every number is finite."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            hit = find_non_finite(v, f"{path}.{k}" if path else str(k))
+            if hit is not None:
+                return hit
+        return None
+    if isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            hit = find_non_finite(v, f"{path}[{i}]")
+            if hit is not None:
+                return hit
+        return None
+    if isinstance(obj, (np.ndarray, np.generic)) and np.asarray(obj).dtype.kind in "fc":
+        arr = np.asarray(obj)
+        if arr.ndim == 0:
+            return None if np.isfinite(arr) else f"{path} = {arr}"
+        bad = np.argwhere(~np.isfinite(arr))
+        if bad.size:
+            index = "".join(f"[{int(i)}]" for i in bad[0])
+            return f"{path}{index} = {arr[tuple(bad[0])]}"
+        return None
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return f"{path} = {obj}"
+    return None

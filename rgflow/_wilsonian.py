@@ -83,6 +83,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._modes import KernelModes, kernel_modes
+from ._validate import (
+    check_bool,
+    check_inputs,
+    check_positive_int,
+    check_real,
+    check_real_array,
+    check_solver,
+    check_symmetric,
+)
 
 __all__ = [
     "DIRECTION",
@@ -180,25 +189,55 @@ def integrate_out(net, xs, keep, *, order: int = 2, weights=None, allow_split: b
 
     **Returns:** a `WilsonianAction` (mode basis).
     """
-    from ._edgeworth import DEFAULT_MAX_CONDITION, EdgeworthAction, _edgeworth_all
+    from ._edgeworth import (
+        DEFAULT_MAX_CONDITION,
+        EdgeworthAction,
+        _edgeworth_all,
+        check_max_condition,
+    )
 
     if max_condition is None:
         max_condition = DEFAULT_MAX_CONDITION
+    max_condition = check_max_condition(max_condition)
+    if isinstance(order, (bool, np.bool_)) or order not in (1, 2):
+        raise ValueError(f"`order` must be 1 or 2, got {order!r}.")
+    order = int(order)
+    if not (hasattr(net, "kernel") and hasattr(net, "d_in")):
+        raise TypeError(f"`net` must be an rgflow network (ErfNet, CosNet, ...), got {net!r}.")
+    xs = check_inputs(xs, net.d_in)
     if modes is None:
         modes = kernel_modes(net, xs, weights=weights)
+    elif not isinstance(modes, KernelModes):
+        raise TypeError(f"`modes` must be a KernelModes (rgflow.kernel_modes) or None, "
+                        f"got {type(modes).__name__}.")
+    else:
+        k = np.asarray(net.kernel(jnp.asarray(xs), jnp.asarray(xs)))
+        if modes.n_modes != xs.shape[0] or not np.allclose(
+                np.asarray(modes.kernel), k, rtol=1e-8, atol=1e-12 * np.max(np.abs(k))):
+            raise ValueError(f"`modes` ({modes.n_modes} modes) are not the kernel modes of `net` "
+                             f"on `xs` ({xs.shape[0]} inputs); use kernel_modes(net, xs).")
     keep = modes.check_keep(keep, allow_split=allow_split)
-    if order not in (1, 2) or isinstance(order, bool):
-        raise ValueError(f"`order` must be 1 or 2, got {order!r}.")
     needed = (4, 6) if order == 2 else (4,)
     if cumulants is None:
         cum = _exact_cumulants(net, xs, needed)
     else:
+        from collections.abc import Mapping
+
+        from ._validate import check_symmetric
+
+        if not isinstance(cumulants, Mapping):
+            raise TypeError("`cumulants` must be a dict {4: κ4, 6: κ6} of full cumulant arrays, "
+                            f"got {type(cumulants).__name__}.")
         p = modes.n_modes
         cum = {}
         for n in needed:
-            if n not in cumulants or np.shape(cumulants[n]) != (p,) * n:
-                raise ValueError(f"`cumulants` must map {n} to a full {(p,) * n} array.")
-            cum[n] = jnp.asarray(cumulants[n], jnp.float64)
+            if n not in cumulants:
+                raise ValueError(f"`cumulants` must map {n} to a full {(p,) * n} array "
+                                 f"(order={order} needs orders {needed}).")
+            try:
+                cum[n] = jnp.asarray(check_symmetric("cumulants", cumulants[n], n, p))
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{e} (order {n})") from None
     proj = modes.to_modes_matrix[:keep]
     from ._modes import _contract_legs
 
@@ -308,7 +347,23 @@ class WilsonianFlowSolution(eqx.Module):
 
     @property
     def succeeded(self) -> bool:
-        return bool(self.result == diffrax.RESULTS.successful)
+        """True if every segment of the solve finished and every saved tensor is finite."""
+        if not bool(self.result == diffrax.RESULTS.successful):
+            return False
+        parts = (self.quadratic, self.quartic, self.constant) + (
+            () if self.sextic is None else (self.sextic,))
+        return all(bool(np.all(np.isfinite(np.asarray(t)))) for t in parts)
+
+    def check_succeeded(self, name: str = "solution"):
+        """Raise a ValueError naming `name` if the flow failed (solver stopped or non-finite)."""
+        if not self.succeeded:
+            raise ValueError(
+                f"`{name}`: the flow did not succeed (diffrax result: "
+                f"{self.result}, saved tensors finite: "
+                f"{all(bool(np.all(np.isfinite(np.asarray(t)))) for t in (self.quadratic, self.quartic))}; "
+                f"{self.stats.get('num_steps', '?')} steps); its couplings are not a solution. "
+                "Raise `max_steps` or loosen `rtol`/`atol`.")
+        return self
 
     def kept(self, i: int) -> np.ndarray:
         """Indices of the modes not (fully) integrated out at the i-th saved μ (P_k > 0)."""
@@ -342,10 +397,7 @@ class WilsonianFlowSolution(eqx.Module):
 
 
 def _check_mu(mu) -> np.ndarray:
-    try:
-        m = np.atleast_1d(np.asarray(mu, dtype=np.float64))
-    except (TypeError, ValueError) as e:
-        raise TypeError("`mu` must be a real array of cutoffs > 0.") from e
+    m = np.atleast_1d(check_real_array("mu", mu, finite=False))
     if m.ndim != 1 or m.size < 1:
         raise ValueError(f"`mu` must be a 1-d array of cutoffs, got shape {m.shape}.")
     if not np.all(np.isfinite(m)) or np.any(m <= 0):
@@ -368,16 +420,24 @@ def _action_tensors(action, p):
     else:
         raise TypeError("`action` must be an EdgeworthAction, a WilsonianAction or a tuple "
                         "(quadratic, quartic, sextic) of mode-basis tensors.")
-    quad = jnp.asarray(quad, jnp.float64)
-    quart = jnp.zeros((p,) * 4) if quart is None else jnp.asarray(quart, jnp.float64)
-    sext = jnp.zeros((p,) * 6) if sext is None else jnp.asarray(sext, jnp.float64)
+    out = []
     for name, t, n in (("quadratic", quad, 2), ("quartic", quart, 4), ("sextic", sext, 6)):
-        if t.shape != (p,) * n:
+        if t is None and n > 2:
+            out.append(jnp.zeros((p,) * n))
+            continue
+        try:
+            arr = check_real_array("action", t)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{e} (the {name} tensor)") from None
+        if arr.shape != (p,) * n:
             raise ValueError(f"the {name} tensor of `action` must have shape {(p,) * n} "
-                             f"(all P modes, mode basis), got {t.shape}.")
-        if not np.all(np.isfinite(np.asarray(t))):
-            raise ValueError(f"the {name} tensor of `action` contains NaN or inf.")
-    return quad, quart, sext
+                             f"(all P modes, mode basis), got {arr.shape}.")
+        try:
+            check_symmetric("action", arr, n, p)
+        except ValueError as e:
+            raise ValueError(f"{e} (the {name} tensor)") from None
+        out.append(jnp.asarray(arr))
+    return tuple(out)
 
 
 @eqx.filter_jit
@@ -456,15 +516,16 @@ def wilsonian_flow(
     if not isinstance(modes, KernelModes):
         raise TypeError(f"`modes` must be a KernelModes (rgflow.kernel_modes), got {modes!r}.")
     mu = _check_mu(mu)
-    if regulator not in ("smooth", "sharp"):
+    if not isinstance(regulator, str) or regulator not in ("smooth", "sharp"):
         raise ValueError(f"`regulator` must be 'smooth' or 'sharp', got {regulator!r}.")
-    if not (isinstance(width, (int, float)) and math.isfinite(width) and width > 0):
-        raise ValueError(f"`width` must be a finite number > 0, got {width!r}.")
-    if basis not in ("modes", "inputs"):
+    width = check_real("width", width, positive=True)
+    if not isinstance(basis, str) or basis not in ("modes", "inputs"):
         raise ValueError(f"`basis` must be 'modes' or 'inputs', got {basis!r}.")
-    for name, v in (("rtol", rtol), ("atol", atol)):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-            raise ValueError(f"`{name}` must be a finite number > 0, got {v!r}.")
+    rtol = check_real("rtol", rtol, positive=True)
+    atol = check_real("atol", atol, positive=True)
+    max_steps = check_positive_int("max_steps", max_steps)
+    save_sextic = check_bool("save_sextic", save_sextic)
+    solver = check_solver("solver", solver, default=diffrax.Tsit5())
     lam = modes.eigenvalues
     p = modes.n_modes
     quad, quart, sext = _action_tensors(action, p)
@@ -472,11 +533,20 @@ def wilsonian_flow(
         quad, quart, sext = (modes.action_to_modes(t) for t in (quad, quart, sext))
     q0 = quad - 0.5 * jnp.diag(1.0 / lam)
     state = (jnp.zeros(()), q0, quart, sext)
+    # overflow before integrating: a bound on the β-functions (module docstring), which square
+    # the tensors, with D_k <= max λ_k (NumPy scalars: no compilation)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a_q, a_l, a_x = (np.float64(np.max(np.abs(np.asarray(t)))) for t in state[1:])
+        bound = (np.float64(np.max(np.asarray(lam))) * p**2 * 100
+                 * (a_q * a_q + a_l + a_x + a_q * a_l + a_l * a_l + a_q * a_x))
+    if not np.isfinite(bound) or bound > 1e300:
+        raise ValueError("`action`: the β-functions of its tensors overflow float64 (the "
+                         "products of its couplings with the eigenvalues are too large); "
+                         "rescale the fields.")
     big = max(float(jnp.max(jnp.abs(t))) for t in state[1:])
     big = big if big > 0 else 1.0
     scales = tuple(jnp.asarray(v, jnp.float64) for v in
                    (1.0,) + tuple(float(jnp.max(jnp.abs(t))) or big for t in state[1:]))
-    solver = diffrax.Tsit5() if solver is None else solver
     removed = regulator_removed(lam, mu, regulator=regulator, width=width)
     propagator = lam[None] - removed
     results, stats = [], {"num_steps": 0, "num_accepted_steps": 0, "num_rejected_steps": 0}
@@ -536,6 +606,7 @@ def standardised_couplings(solution: WilsonianFlowSolution) -> dict:
     """
     if not isinstance(solution, WilsonianFlowSolution):
         raise TypeError("`solution` must be a WilsonianFlowSolution (rgflow.wilsonian_flow).")
+    solution.check_succeeded()
     mu = np.asarray(solution.mu)
     kept = np.asarray(solution.propagator) > 0
 
@@ -549,10 +620,21 @@ def standardised_couplings(solution: WilsonianFlowSolution) -> dict:
             t[i][~m] = np.nan
         return t
 
-    return {"mu": mu, "kept": kept, "quadratic": mask(solution.quadratic, 2),
-            "quartic": mask(solution.quartic, 4),
-            "sextic": None if solution.sextic is None else mask(solution.sextic, 6),
-            "direction": solution.direction}
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = {"mu": mu, "kept": kept, "quadratic": mask(solution.quadratic, 2),
+               "quartic": mask(solution.quartic, 4),
+               "sextic": None if solution.sextic is None else mask(solution.sextic, 6),
+               "direction": solution.direction}
+    for n, name in ((2, "quadratic"), (4, "quartic"), (6, "sextic")):
+        t = out[name]
+        if t is None:
+            continue
+        for i in range(mu.size):
+            block = t[i][np.ix_(*(np.flatnonzero(kept[i]),) * n)]
+            if not np.all(np.isfinite(block)):
+                raise ValueError(f"`solution`: the standardised {name} couplings μ^{n // 2} g of "
+                                 f"the kept modes overflow float64 at μ = {mu[i]:g}.")
+    return out
 
 
 class WilsonianRelevance(eqx.Module):
@@ -633,8 +715,11 @@ def wilsonian_relevance(solution: WilsonianFlowSolution, index: int = -1, *,
         raise TypeError("`solution` must be a WilsonianFlowSolution (rgflow.wilsonian_flow).")
     if solution.sextic is None:
         raise ValueError("`solution` must have the sextic saved (save_sextic=True).")
-    if point not in ("gaussian", "theory"):
+    solution.check_succeeded()
+    if not isinstance(point, str) or point not in ("gaussian", "theory"):
         raise ValueError(f"`point` must be 'gaussian' or 'theory', got {point!r}.")
+    tol = check_real("tol", tol, minimum=0.0)
+    max_modes = check_positive_int("max_modes", max_modes)
     n_save = int(solution.mu.shape[0])
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not (
             -n_save <= index < n_save):
@@ -665,6 +750,9 @@ def wilsonian_relevance(solution: WilsonianFlowSolution, index: int = -1, *,
                                             jnp.asarray(d, jnp.float64), m))
     # v (the index-sorted entries) are coordinates on the symmetric tensors: to_full copies v_j
     # into its whole orbit, so this Jacobian is the matrix of the linearised map itself
+    if not np.all(np.isfinite(jac)):
+        raise ValueError(f"`solution`: the linearised flow at μ = {mu:g} is not finite "
+                         "(overflow of the standardised couplings).")
     evals = np.linalg.eigvals(jac)
     order = np.argsort(-evals.real)
     evals = evals[order]

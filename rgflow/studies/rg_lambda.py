@@ -257,7 +257,9 @@ def rg_lambda(
         "residual_ls": res_ls.tolist(),
         "exponents": exps,
         "n_tuples_leading": int(leading.sum()),
-        "field_dimension": fd,
+        # a decaying kernel has no scaling exponent (-inf): None in JSON (`decaying` says why)
+        "field_dimension": {**fd, "exponent": fd["exponent"]
+                            if np.isfinite(fd["exponent"]) else None},
         "flow_cutoffs": dense.tolist(),
         "flow_lambda": g_flow[:, :n].mean(axis=1).tolist(),
         "flow_lambda_ls": g_flow[:, n].tolist(),
