@@ -50,6 +50,7 @@ _MODULES = (
     "training",
     "shell_flow",
     "phi4_network",
+    "wilsonian_shell",
 )
 
 

@@ -1,0 +1,147 @@
+"""The Wilsonian three-ensemble test through networks (physics.md §13).
+
+A sharp-cutoff `rgflow.FreeCosNet` of cutoff Λ and width N, filtered to its neurons with
+|w| ≤ Λ' (`FreeCosNet.field(..., max_frequency=Λ')`), is a cutoff-Λ' free network: the
+frequency density restricted to |w| ≤ Λ' is the cutoff-Λ' density up to normalisation, and
+with a ~ N(0, 2G_Λ(0)/N) the filtered field has exactly the GP kernel G_Λ' (2G_Λ(0)P/(NP) =
+2G_Λ'(0)/(NP), P = G_Λ'(0)/G_Λ(0)). Its width N_eff ~ Binomial(N, P) is random, which only
+changes its 1/N couplings (§13, "network couplings"). So one draw of cutoff-Λ networks serves
+all three ensembles (common random numbers):
+
+1. the full cutoff-Λ field f reweighted by exp(−S_int[f; λ]), observed through f_< (|w| ≤ Λ');
+2. f_< reweighted by exp(−S_int[f_<; λ, δm²]) with the flowed mass m² + δm² (`shell_one_loop`);
+3. f_< reweighted by exp(−S_int[f_<; λ]) (unflowed couplings).
+
+`sample_shell_fields` records per network the filtered fields at the external points, the box
+integrals ∫_V f^k of the full field and of each filtered field (k = 2, 4, 6), from one evaluation
+of the neurons on the quadrature nodes. The O(λ) predictions (`three_ensemble_prediction`) are
+V-integrals: S_int acts only inside V, so the tadpole is −(λ/2)G(0)∫_V G_<G_<, not the
+infinite-volume mass shift; at O(λ) and N = ∞, ensembles 1 and 2 are then equal exactly for any V
+(the shell loop G_Λ(0) − G_Λ'(0) = 2δm²/λ is a constant in a sharp-cutoff theory).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._deform import (FieldSample, _finite_real, box_quadrature, check_box, nyquist_points,
+                      tadpole_two_point)
+from ._ensemble import _block_layout
+from ._freefield import FreeCosNet, draw_jit
+from ._validate import check_ensemble, check_inputs, check_key, check_positive_int
+
+__all__ = ["sample_shell_fields", "three_ensemble_prediction", "check_new_cutoffs"]
+
+
+def check_new_cutoffs(net: FreeCosNet, new_cutoffs) -> tuple:
+    """Λ' values as floats with 0 < Λ' < Λ (sharp regulator only); ValueError naming `new_cutoff`."""
+    if not isinstance(net, FreeCosNet):
+        raise TypeError(f"`net` must be a rgflow.FreeCosNet, got {type(net).__name__}.")
+    if net.regulator != "sharp":
+        raise ValueError("the shell test needs `regulator='sharp'` (the filtered field of a smooth "
+                         "regulator is not a cutoff-Λ' network).")
+    if isinstance(new_cutoffs, (int, float)):
+        new_cutoffs = (new_cutoffs,)
+    out = []
+    for lp in new_cutoffs:
+        lp = _finite_real("new_cutoff", lp)
+        if not 0 < lp < net.cutoff:
+            raise ValueError(f"`new_cutoff` Λ' must satisfy 0 < Λ' < Λ = {net.cutoff:g}, got {lp:g}.")
+        out.append(lp)
+    if not out:
+        raise ValueError("`new_cutoff`: give at least one Λ'.")
+    return tuple(out)
+
+
+@jax.jit
+def _shell_batch(params, xs, nodes, qw, cutoffs):
+    a, c, w = params
+    absw = jnp.linalg.norm(w, axis=-1)
+    cx = jnp.cos(jnp.einsum("bnd,pd->bpn", w, xs) + c[:, None])
+    cg = jnp.cos(jnp.einsum("bnd,qd->bqn", w, nodes) + c[:, None])
+    amps = jnp.stack([jnp.where(absw <= lp, a, 0.0) for lp in cutoffs] + [a])  # (K+1, B, N)
+    fx = jnp.einsum("kbn,bpn->kbp", amps[:-1], cx)
+    fg = jnp.einsum("kbn,bqn->kbq", amps, cg)
+    f2 = fg * fg
+    ints = jnp.stack([f2 @ qw, (f2 * f2) @ qw, (f2 * f2 * f2) @ qw], axis=-1)  # (K+1, B, 3)
+    return fx, ints
+
+
+def sample_shell_fields(net: FreeCosNet, xs, n_nets: int, *, key, box, new_cutoffs,
+                        n_blocks: int = 32, batch_size: int | None = None) -> list:
+    """One draw of `n_nets` cutoff-Λ networks (network g from `fold_in(key, g)`), seen at every
+    Λ' of `new_cutoffs` (module docstring).
+
+    **Returns:** per Λ' a pair of `rgflow.FieldSample`s `(high, low)`: both hold the filtered
+    fields f_< at `xs`; `high.integrals` are those of the full field f (ensemble 1), `low.integrals`
+    those of f_< (ensembles 2 and 3). The quadrature has ⌈1.5 n_Nyquist(Λ)⌉ + 8 nodes per axis.
+    """
+    cutoffs = check_new_cutoffs(net, new_cutoffs)
+    key = check_key(key)
+    xs = check_inputs(xs, net.d_in)
+    n_nets, n_blocks = check_ensemble("n_nets", n_nets, n_blocks)
+    box = check_box(box, net.d_in)
+    n_grid = math.ceil(1.5 * nyquist_points(net, box)) + 8
+    nodes, qw = box_quadrature(box, n_grid)
+    if batch_size is None:
+        batch_size = max(8, min(2048, 2**21 // (net.width * (nodes.shape[0] + xs.shape[0]))))
+    batch_size = check_positive_int("batch_size", batch_size)
+    args = (jnp.asarray(xs), jnp.asarray(nodes), jnp.asarray(qw), jnp.asarray(cutoffs))
+    fxs, ints = [], []
+    for start in range(0, n_nets, batch_size):
+        index = start + jnp.arange(batch_size, dtype=jnp.uint32)
+        fx, it = _shell_batch(draw_jit(net, key, index), *args)
+        keep = min(batch_size, n_nets - start)
+        fxs.append(np.asarray(fx)[:, :keep])
+        ints.append(np.asarray(it)[:, :keep])
+    fx, it = np.concatenate(fxs, axis=1), np.concatenate(ints, axis=1)
+    if not (np.all(np.isfinite(fx)) and np.all(np.isfinite(it))):
+        raise ValueError("the sampled fields or their box integrals are not finite.")
+    _, counts = _block_layout(n_nets, n_blocks)
+    out = []
+    for k, lp in enumerate(cutoffs):
+        def make(integrals, lp=lp, k=k):
+            return FieldSample(net=net, xs=xs, box=box, n_grid=n_grid, max_frequency=lp,
+                               fields=fx[k], integrals=integrals, block_counts=counts)
+        out.append((make(it[-1]), make(it[k])))
+    return out
+
+
+def three_ensemble_prediction(net: FreeCosNet, xs, box, *, new_cutoff: float, coupling: float,
+                              mass_shift: float, n_grid: int | None = None) -> dict:
+    """The O(λ), N = ∞ predictions for the three ensembles' low-mode 2-pt functions `(P, P)`:
+
+        ensemble 1: G_<(r) − (λ/2) G_Λ(0)  ∫_V G_<(x − y) G_<(y − x')
+        ensemble 2: G_<(r) − (λ/2 G_Λ'(0) + δm²) ∫_V G_< G_<
+        ensemble 3: G_<(r) − (λ/2) G_Λ'(0) ∫_V G_< G_<
+
+    with G_< = G_Λ' (`tadpole_two_point` of the cutoff-Λ' net). 1 = 2 when δm² = (λ/2)(G_Λ(0) −
+    G_Λ'(0)), the one-loop shell mass shift.
+
+    **Returns:** dict with `free`, `hi`, `lo_flowed`, `lo_bare` (`(P, P)` arrays).
+    """
+    (lp,) = check_new_cutoffs(net, new_cutoff)
+    box = check_box(box, net.d_in)
+    if n_grid is None:
+        n_grid = math.ceil(1.5 * nyquist_points(net, box)) + 8
+    low = FreeCosNet(width=net.width, d_in=net.d_in, mass=net.mass, cutoff=lp)
+    xs = check_inputs(xs, net.d_in)
+    unit = tadpole_two_point(low, xs, box, n_grid, mass_shift=1.0)  # −∫_V G_< G_<
+    free = np.asarray(low.kernel(xs, xs))
+    lam = float(coupling)
+    return {"free": free,
+            "hi": free + (0.5 * lam * net.g0) * unit,
+            "lo_flowed": free + (0.5 * lam * low.g0 + mass_shift) * unit,
+            "lo_bare": free + (0.5 * lam * low.g0) * unit}
+
+
+def _pairs_ok(pairs: Sequence, n_points: int) -> np.ndarray:
+    p = np.asarray(pairs, dtype=int)
+    if p.ndim != 2 or p.shape[1] != 2 or np.any(p < 0) or np.any(p >= n_points):
+        raise ValueError(f"`pairs` must be index pairs into the points, got {pairs!r}.")
+    return p
