@@ -196,8 +196,14 @@ def contract_check(res: dict) -> dict:
             "ok": bool(np.all(agree <= 3) and np.all(sepz >= 5))}
 
 
+def _headroom(ax, frac=0.75):
+    """Extend the y-axis downwards so that a lower-right legend sits off the data."""
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo - frac * (hi - lo), hi)
+
+
 def plot_wilsonian_shell(res: dict, stem) -> list:
-    fig, axes = figure(1, 3, width=3.5, height=3.0)
+    fig, axes = figure(1, 3, width=3.5, height=3.4)
     colors = {"hi": "C0", "lo_flowed": "C2", "lo_bare": "C3"}
     labels = {"hi": "1: cutoff Λ, (m², λ), |w| ≤ Λ'", "lo_flowed": "2: cutoff Λ', (m²+δm², λ)",
               "lo_bare": "3: cutoff Λ', (m², λ)"}
@@ -219,6 +225,7 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
     ax.set_xlabel("separation r")
     ax.set_ylabel(r"$G_2(r) - G_{\Lambda'}(r)$")
     ax.set_title(f"(a) λ-induced 2-pt shift, Λ' = {run['cutoff_lo']:g}", fontsize=9)
+    _headroom(ax)
     ax.legend(fontsize=6.5, loc="lower right")
     for col, run in zip((1, 2), res["runs"][:2]):
         ax = axes[0, col]
@@ -239,6 +246,7 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
         ax.set_ylabel("difference of 2-pt functions")
         ax.set_title(f"({'bc'[col - 1]}) Λ = {res['cutoff_hi']:g} → Λ' = {run['cutoff_lo']:g}, "
                      f"δm² = {run['mass_shift']:.4f}", fontsize=9)
+        _headroom(ax)
         ax.legend(fontsize=6.5, loc="lower right")
     fig.suptitle(f"d = {res['d_in']}, m = {res['mass']:g}, λ = {res['coupling']:g}, N = "
                  f"{res['width']}, {res['n_nets']} networks, V = {res['box'][0]} per axis "
