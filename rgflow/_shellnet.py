@@ -35,7 +35,8 @@ from ._ensemble import _block_layout
 from ._freefield import FreeCosNet, draw_jit
 from ._validate import check_ensemble, check_inputs, check_key, check_positive_int
 
-__all__ = ["sample_shell_fields", "three_ensemble_prediction", "check_new_cutoffs"]
+__all__ = ["sample_shell_fields", "three_ensemble_prediction", "check_new_cutoffs", "SCHEMES",
+           "draw_neurons", "kept_width_law", "kept_quartic_exact", "kept_quartic_closed_form"]
 
 
 def check_new_cutoffs(net: FreeCosNet, new_cutoffs) -> tuple:
@@ -145,3 +146,79 @@ def _pairs_ok(pairs: Sequence, n_points: int) -> np.ndarray:
     if p.ndim != 2 or p.shape[1] != 2 or np.any(p < 0) or np.any(p >= n_points):
         raise ValueError(f"`pairs` must be index pairs into the points, got {pairs!r}.")
     return p
+
+
+# ------------------------------------------------- the network's own couplings (item 1) ---
+
+SCHEMES = ("iid", "stratified")
+
+
+def draw_neurons(net: FreeCosNet, key, index, *, scheme: str = "iid"):
+    """Parameters (a, c, w) of the networks `index` (normals from `fold_in(key, g)` as
+    `FreeCosNet.draw`). `scheme="stratified"`: neuron i's radial quantile is (i + Φ(z_r))/N,
+    one neuron per stratum of F (a deterministic assignment of neurons to frequency shells), so
+    eliminating Λ' < |w| removes exactly the strata above F(Λ')/F(Λ) (N_eff = ⌊NP⌋ or ⌊NP⌋ + 1).
+    In d = 1 the sign of w is dropped (cos(−wx + c) = cos(wx − c) and −c is again uniform)."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"`scheme` must be one of {SCHEMES}, got {scheme!r}.")
+    z = net.normals(key, jnp.asarray(index, jnp.uint32))
+    if scheme == "iid":
+        return net.params_from_normals(z)
+    n, d = net.width, net.d_in
+    a = z[..., 0] * (net.sigma_a / math.sqrt(n))
+    c = jnp.pi * (2 * jax.scipy.stats.norm.cdf(z[..., 1]) - 1)
+    u = (jnp.arange(n) + jax.scipy.stats.norm.cdf(z[..., 2])) / n
+    radius = net.inverse_radial_cdf(u)
+    if d == 1:
+        return a, c, radius[..., None]
+    v = z[..., 3:]
+    return a, c, radius[..., None] * v / jnp.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def kept_width_law(net: FreeCosNet, new_cutoff: float, scheme: str) -> tuple[np.ndarray, np.ndarray]:
+    """The law of the number N_eff of neurons with |w| ≤ Λ': `(values, probabilities)`;
+    i.i.d.: Binomial(N, P); stratified: ⌊NP⌋ + Bernoulli(frac(NP)); P = F(Λ')/F(Λ)."""
+    from scipy.stats import binom
+
+    if scheme not in SCHEMES:
+        raise ValueError(f"`scheme` must be one of {SCHEMES}, got {scheme!r}.")
+    (lp,) = (float(new_cutoff),) if new_cutoff == net.cutoff else check_new_cutoffs(net, new_cutoff)
+    n = net.width
+    p = net.neuron_fraction(lp)
+    if scheme == "iid":
+        k = np.arange(n + 1)
+        return k, binom.pmf(k, n, p)
+    k0, f = int(math.floor(n * p)), n * p - math.floor(n * p)
+    return np.array([k0, k0 + 1]), np.array([1 - f, f])
+
+
+def kept_quartic_exact(net: FreeCosNet, new_cutoff: float, scheme: str) -> float:
+    """g₄ = κ₄/κ₂² of the kept field f_<(x) at one point, exact at width N: conditional on N_eff =
+    k the kept field is a cutoff-Λ' network of width k with amplitude variance 2G_Λ(0)/N
+    (`FreeCosNet.exact_connected` of width k, rescaled), and the mixture over k adds
+    3 Var(κ₂|k): κ₄ = E[κ₄|k] + 3 Var(κ₂|k), κ₂ = E[κ₂|k]."""
+    ks, ps = kept_width_law(net, new_cutoff, scheme)
+    lp = float(new_cutoff)
+    x0 = np.zeros((1, net.d_in))
+    k2, k4 = np.zeros(len(ks)), np.zeros(len(ks))
+    unit = {}
+    for i, k in enumerate(ks):
+        if k == 0 or ps[i] == 0:
+            continue
+        kk = int(k)
+        low = FreeCosNet(width=kk, d_in=net.d_in, mass=net.mass, cutoff=lp)
+        if "k2" not in unit:  # κ₂ ∝ k and κ₄ ∝ k at fixed amplitude variance: one evaluation
+            scale = (2 * net.g0 / net.width) / (2 * low.g0 / kk)  # amplitude variance ratio
+            unit["k2"] = float(low.exact_connected(x0, 2)[0, 0]) * scale / kk
+            unit["k4"] = float(low.exact_connected(x0, 4)[0, 0, 0, 0]) * scale**2 / kk
+        k2[i], k4[i] = unit["k2"] * kk, unit["k4"] * kk
+    m2 = float(ps @ k2)
+    var2 = float(ps @ (k2 - m2) ** 2)
+    return (float(ps @ k4) + 3 * var2) / m2**2
+
+
+def kept_quartic_closed_form(net: FreeCosNet, new_cutoff: float, scheme: str) -> float:
+    """g₄ = 3/(2 E N_eff) + 3 Var(N_eff)/(E N_eff)² (physics.md §13); i.i.d.: (9/(2P) − 3)/N."""
+    ks, ps = kept_width_law(net, new_cutoff, scheme)
+    mean = float(ps @ ks)
+    return 1.5 / mean + 3 * float(ps @ (ks - mean) ** 2) / mean**2
