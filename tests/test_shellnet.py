@@ -142,3 +142,50 @@ def test_quick_profile_contract(monkeypatch):
     monkeypatch.setattr(W, "shell_one_loop", lambda g, **kw: np.array([g[0], g[1]]))
     bad = W.run(cfg)["wilsonian_shell_d1"]
     assert not bad["contract_check"]["ok"]
+
+
+# ------------------------------------------- item 1: the network's own quartic coupling ---
+
+from rgflow._shellnet import (draw_neurons, kept_quartic_closed_form,  # noqa: E402
+                              kept_quartic_exact, kept_width_law)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_kept_quartic_exact_two_routes(d):
+    net = FreeCosNet(width=20, d_in=d, mass=1.0, cutoff=1000.0)
+    assert kept_quartic_exact(net, 1000.0, "iid") == pytest.approx(1.5 / 20, rel=1e-12)
+    for lp in (500.0, 100.0):
+        p = net.neuron_fraction(lp)
+        iid = kept_quartic_exact(net, lp, "iid")
+        assert iid == pytest.approx(kept_quartic_closed_form(net, lp, "iid"), rel=1e-10)
+        assert iid == pytest.approx((4.5 / p - 3) / 20, rel=1e-10)   # physics.md §13
+        st = kept_quartic_exact(net, lp, "stratified")
+        assert st == pytest.approx(kept_quartic_closed_form(net, lp, "stratified"), rel=1e-10)
+        if d > 1:
+            assert st < iid  # the binomial fluctuation of N_eff is gone
+
+
+def test_stratified_draw_keeps_a_deterministic_width():
+    net = FreeCosNet(width=10, d_in=2, mass=1.0, cutoff=1000.0)
+    a, c, w = draw_neurons(net, jax.random.key(0), np.arange(200), scheme="stratified")
+    kept = (np.linalg.norm(np.asarray(w), axis=-1) <= 10.0).sum(-1)
+    ks, ps = kept_width_law(net, 10.0, "stratified")
+    assert set(np.unique(kept)) <= set(ks.tolist())
+    a2, c2, w2 = draw_neurons(net, jax.random.key(0), np.arange(200), scheme="iid")
+    assert np.unique((np.linalg.norm(np.asarray(w2), axis=-1) <= 10.0).sum(-1)).size > 3
+    with pytest.raises(ValueError, match="scheme"):
+        draw_neurons(net, jax.random.key(0), np.arange(2), scheme="sobol")
+
+
+def test_kept_quartic_monte_carlo_and_wrong_scheme():
+    from rgflow.studies.network_shell import _g4_jackknife, _kept_at_zero
+    net = FreeCosNet(width=10, d_in=2, mass=1.0, cutoff=1000.0)
+    for scheme, other in (("iid", "stratified"), ("stratified", "iid")):
+        f = np.concatenate([np.asarray(_kept_at_zero(draw_neurons(
+            net, jax.random.key(5), np.arange(s, s + 10_000), scheme=scheme), np.array([10.0])))
+            for s in range(0, 40_000, 10_000)])
+        est, err = _g4_jackknife(f, 20)
+        z = (est[0] - kept_quartic_exact(net, 10.0, scheme)) / err[0]
+        zwrong = (est[0] - kept_quartic_exact(net, 10.0, other)) / err[0]
+        assert abs(z) <= 3, z
+        assert abs(zwrong) >= 5, zwrong

@@ -121,7 +121,7 @@ _COST_HINT = {"relevance": 100, "width_scaling": 63, "rg_lambda": 52, "wilsonian
               "training": 45,
               "shell_flow": 20,
               "phi4_network": 20,
-              "wilsonian_shell": 30}
+              "wilsonian_shell": 30, "network_shell": 20}
 
 
 def default_jobs() -> int:

@@ -51,6 +51,7 @@ _MODULES = (
     "shell_flow",
     "phi4_network",
     "wilsonian_shell",
+    "network_shell",
 )
 
 

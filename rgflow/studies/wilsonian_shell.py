@@ -33,7 +33,7 @@ import numpy as np
 from .._deform import Deformation, reweighted_jackknife
 from .._freefield import FreeCosNet
 from .._shell import shell_one_loop
-from .._shellnet import sample_shell_fields, three_ensemble_prediction
+from .._shellnet import check_new_cutoffs, sample_shell_fields, three_ensemble_prediction
 from .._tuples import sorted_tuples
 from .._validate import check_seed
 from ._config import N_NETS, SEED, float_list, integer, real
@@ -147,6 +147,13 @@ def wilsonian_shell(*, d_in=1, width=64, mass=1.0, cutoff=10.0, new_cutoffs=(2.0
         raise ValueError(f"`box` {box} must contain the points [{POINTS[0]}, {POINTS[-1]}].")
     wall = min(POINTS[0] - lo_edge, hi_edge - POINTS[-1]) * mass
     loop = 0.5 * coupling * net.g0 / mass**2  # relative one-loop mass shift λ G_Λ(0)/(2m²)
+    check_new_cutoffs(net, new_cutoffs)
+    seps = np.asarray(POINTS) - POINTS[0]
+    if not np.any((seps >= MIN_SEPARATION / new_cutoffs[0] - 1e-12)
+                  & (seps <= CONTRACT_MAX_SEPARATION / mass + 1e-12)):
+        raise ValueError(f"no point pair is separated by ≥ 2/Λ' = {2 / new_cutoffs[0]:g} and "
+                         f"≤ 1.5/m (separations {seps.tolist()}); Λ' = {new_cutoffs[0]:g} is too "
+                         "small for the test.")
     samples = sample_shell_fields(net, xs, n_nets, key=key, box=vbox, new_cutoffs=new_cutoffs,
                                   n_blocks=n_blocks)
     runs = [_one_cutoff(net, hi, lo, lp, coupling=coupling, ratio=coupling_ratio, box=vbox)
