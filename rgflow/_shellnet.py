@@ -23,14 +23,19 @@ infinite-volume mass shift; at O(λ) and N = ∞, ensembles 1 and 2 are then equ
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._deform import (FieldSample, _finite_real, box_quadrature, check_box, nyquist_points,
-                      tadpole_two_point)
+from ._deform import (
+    FieldSample,
+    _finite_real,
+    box_quadrature,
+    check_box,
+    nyquist_points,
+    tadpole_two_point,
+)
 from ._ensemble import _block_layout
 from ._freefield import FreeCosNet, draw_jit
 from ._validate import check_ensemble, check_inputs, check_key, check_positive_int
@@ -139,13 +144,6 @@ def three_ensemble_prediction(net: FreeCosNet, xs, box, *, new_cutoff: float, co
             "hi": free + (0.5 * lam * net.g0) * unit,
             "lo_flowed": free + (0.5 * lam * low.g0 + mass_shift) * unit,
             "lo_bare": free + (0.5 * lam * low.g0) * unit}
-
-
-def _pairs_ok(pairs: Sequence, n_points: int) -> np.ndarray:
-    p = np.asarray(pairs, dtype=int)
-    if p.ndim != 2 or p.shape[1] != 2 or np.any(p < 0) or np.any(p >= n_points):
-        raise ValueError(f"`pairs` must be index pairs into the points, got {pairs!r}.")
-    return p
 
 
 # ------------------------------------------------- the network's own couplings (item 1) ---

@@ -47,7 +47,7 @@ def test_flowed_mass_is_the_shell_loop_and_predictions_match_quadrature():
         pr = three_ensemble_prediction(net, XS, BOX, new_cutoff=lp, coupling=lam, mass_shift=dm2)
         assert np.allclose(pr["hi"], pr["lo_flowed"], rtol=0, atol=1e-15)
         # the V-integral by adaptive quadrature (independent of the Gauss–Legendre rule)
-        def g(r):
+        def g(r, low=low):
             return float(low.propagator(np.array([r]))[0])
         vint = integrate.quad(lambda y: g(abs(-1.0 - y)) * g(abs(0.5 - y)), -2.5, 2.5,
                               limit=400, points=[-1.0, 0.5])[0]
@@ -146,8 +146,12 @@ def test_quick_profile_contract(monkeypatch):
 
 # ------------------------------------------- item 1: the network's own quartic coupling ---
 
-from rgflow._shellnet import (draw_neurons, kept_quartic_closed_form,  # noqa: E402
-                              kept_quartic_exact, kept_width_law)
+from rgflow._shellnet import (  # noqa: E402
+    draw_neurons,
+    kept_quartic_closed_form,
+    kept_quartic_exact,
+    kept_width_law,
+)
 
 
 @pytest.mark.parametrize("d", [1, 2, 3])

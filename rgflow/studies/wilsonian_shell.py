@@ -25,8 +25,6 @@ and from a second, narrower ensemble (`width_check`).
 
 from __future__ import annotations
 
-import math
-
 import jax
 import numpy as np
 
@@ -37,7 +35,7 @@ from .._shellnet import check_new_cutoffs, sample_shell_fields, three_ensemble_p
 from .._tuples import sorted_tuples
 from .._validate import check_seed
 from ._config import N_NETS, SEED, float_list, integer, real
-from ._plotting import figure, pm, save_figure
+from ._plotting import figure, save_figure
 
 TITLE = ("Wilsonian RG through networks: cutoff-Λ vs cutoff-Λ' networks with flowed and unflowed "
          "couplings (beyond the paper)")
@@ -217,12 +215,11 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
     run = res["runs"][0]
     ax = axes[0, 0]
     r = np.asarray(run["separations"])
-    tested = np.asarray(run["tested"])
     for j, k in enumerate(("hi", "lo_flowed", "lo_bare")):
         y = np.asarray(run["mc_" + k]) - np.asarray(run["free"])
         e = np.asarray(run["mc_" + k + "_err"])
         ax.errorbar(r + (j - 1) * 0.03, y, e, fmt="o", ms=3, color=colors[k], label=labels[k],
-                    mfc="none" if False else colors[k], capsize=1.5)
+                    capsize=1.5)
     cr = np.asarray(run["curve_r"])
     ax.plot(cr, np.asarray(run["curve_hi"]) - run["curve_free"], "-", color="C0", lw=1,
             label="O(λ) prediction 1 = 2")
