@@ -281,7 +281,8 @@ def summary(config: dict, results: dict) -> list[tuple]:
         cc = res["contract_check"]
         rows.append(("Wilsonian shell: contract (per-ensemble errors), Λ' = "
                      f"{res['cutoff_lo']:g}", f"|1−2|/σ ≤ {max(cc['z_agree']):.1f}, |1−3|/σ ≥ "
-                     f"{min(cc['z_separate']):.1f}", "≤ 3, ≥ 5", "ok" if cc["ok"] else "FAILED"))
+                     f"{min(cc['z_separate']):.1f}", "≤ 3, ≥ 5",
+                     "ok" if cc["ok"] else "FAILED: contract check as written"))
         for run in res["runs"]:
             sel = np.asarray(run["tested"])
             za = np.abs(np.asarray(run["z_hi_vs_flowed"])[sel]).max()
@@ -291,7 +292,8 @@ def summary(config: dict, results: dict) -> list[tuple]:
                          f"δm² = {run['mass_shift']:.5f}",
                          f"max |z(1−2)| {za:.1f}; min |z(1−3)| {zb:.1f}; 1−3 vs tadpole max |z| "
                          f"{zp:.1f}", "≤ 3, ≥ 5, ≤ 3",
-                         "ok" if za <= 3 and zb >= 5 and zp <= 3 else "FAILED"))
+                         "ok" if za <= 3 and zb >= 5 and zp <= 3 else
+                         f"FAILED: |z(1−2)| {za:.1f}, |z(1−3)| {zb:.1f}, vs tadpole {zp:.1f}"))
         if not res["perturbative"]:
             rows.append(("Wilsonian shell: loop parameter", f"{res['loop_parameter']:.3f}",
                          "≤ 0.05", "FAILED: outside the perturbative window"))
