@@ -119,6 +119,10 @@ from ._shell import shell_flow as shell_flow
 from ._shell import shell_flow_rescaled as shell_flow_rescaled
 from ._shell import shell_one_loop as shell_one_loop
 from ._shell import wilson_fisher_shell as wilson_fisher_shell
+from ._shellnet import draw_neurons as draw_neurons
+from ._shellnet import kept_quartic_exact as kept_quartic_exact
+from ._shellnet import sample_shell_fields as sample_shell_fields
+from ._shellnet import three_ensemble_prediction as three_ensemble_prediction
 from ._training import TrainedMeasurement as TrainedMeasurement
 from ._training import train_ensemble as train_ensemble
 from ._training import training_model as training_model

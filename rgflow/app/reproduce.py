@@ -120,7 +120,8 @@ _COST_HINT = {"relevance": 100, "width_scaling": 63, "rg_lambda": 52, "wilsonian
               "six_pt_prediction": 25, "layer_flow": 23, "frg_flow": 20, "edgeworth": 16,
               "training": 45,
               "shell_flow": 20,
-              "phi4_network": 20}
+              "phi4_network": 20,
+              "wilsonian_shell": 30, "network_shell": 20}
 
 
 def default_jobs() -> int:

@@ -50,6 +50,8 @@ _MODULES = (
     "training",
     "shell_flow",
     "phi4_network",
+    "wilsonian_shell",
+    "network_shell",
 )
 
 
