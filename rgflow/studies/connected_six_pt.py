@@ -237,7 +237,8 @@ def plot_connected_six(results: dict, path_stem) -> list:
         err = np.asarray(r["mc_amplitude_err"])
         used = np.asarray(r["used"], bool)
         s, se = r["slope"], r["slope_err"]
-        lab = f"$G_{order}^c$ Monte Carlo, per-width networks"
+        lab = (f"$G_{order}^c$ Monte Carlo, independent run per width "
+               f"({results['n_nets']:,} networks each)")
         if s is not None:
             lab += f": slope {pm(s, se)}"
         y, ey = np.abs(amp) * shape_rms, err * shape_rms

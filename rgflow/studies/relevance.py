@@ -385,7 +385,9 @@ def plot(result: dict, stem) -> list:
 def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     for r in results.values():
-        head = f"{r['net']} N={r['width']} d_in={r['d_in']} ({r['source']})"
+        from .rg_lambda import _row_net
+
+        head = f"{_row_net(r)} N={r['width']} d_in={r['d_in']} ({r['source']})"
         if r.get("error"):
             rows.append((f"fit {{λ0, λ2, κ, λ_NL}}, {head}", f"FAILED: {r['error']}", ""))
             continue

@@ -462,6 +462,13 @@ def plot(result: dict, stem) -> list:
     return plot_rg_lambda(result, stem, formats=("png", "pdf"))
 
 
+def _row_net(r) -> str:
+    from .._nets import make_net
+
+    net = make_net(r["net"], width=int(r["width"]), d_in=int(r["d_in"]))
+    return f"{r['net']} σ_b={float(net.sigma_b):g} σ_W={float(net.sigma_w):g}"
+
+
 def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     for r in results.values():
@@ -472,6 +479,6 @@ def summary(config: dict, results: dict) -> list[tuple]:
             ("lambda_ls_window", "least-squares, Λ ≥ 10⁴:")))
         val += f"; flow vs refits: max relative gap {_gap_text(r['flow_max_rel_dev'])}"
         rows.append((f"θ of the single local quartic λ (g ∝ Λ^θ, Λ → ∞ removes the box cutoff; "
-                     f"{r['source']}), {r['net']} N={r['width']} d_in={r['d_in']}" + (f" L={r['depth']}" if r.get('depth', 1) > 1 else ""), val,
+                     f"{r['source']}), {_row_net(r)} N={r['width']} d_in={r['d_in']}" + (f" L={r['depth']}" if r.get('depth', 1) > 1 else ""), val,
                      f"{ex['predicted_theta']:+.0f} (power counting, asymptotic)"))
     return rows
