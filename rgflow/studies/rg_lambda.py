@@ -407,9 +407,11 @@ def plot_rg_lambda(res: dict, path_stem, formats=("png",)) -> list:
     lc = np.log(cut)
     mid = np.sqrt(cut[1:] * cut[:-1])
     pc = ex["predicted_theta"]
-    for y, mk, c, lab in ((lam, "o", "C0", r"$\langle\lambda_T\rangle$"),
-                          (lam_ls, "s", "C2", r"least-squares $\lambda$")):
+    for y, ys, mk, c, lab in ((lam, lam_s, "o", "C0", r"$\langle\lambda_T\rangle$"),
+                              (lam_ls, np.asarray(res["lambda_ls"]), "s", "C2",
+                               r"least-squares $\lambda$")):
         th = np.diff(np.log(y)) / np.diff(lc)
+        th[np.sign(ys[1:]) != np.sign(ys[:-1])] = np.nan  # no exponent across a sign change
         axr.plot(mid, th, mk + "-", ms=3, lw=0.8, color=c, mfc="none" if mk == "s" else c,
                  label=lab)
     axr.axhline(pc, color="0.3", ls=":", label=f"power counting $-[\\lambda] = {pc:+.0f}$")
