@@ -46,13 +46,18 @@ def test_every_figure_renders(name, tmp_path):
             assert np.std(rgb) > 0.02, f"{f.name} is (nearly) uniform"
             assert np.mean(np.any(rgb < 0.9, axis=1)) > 0.01, f"{f.name} is (nearly) blank"
     for row in study.summary(config, results):
-        assert len(row) in (3, 4)
-        summary_status(row)  # a 4th element must be "ok" or "FAILED: ..."
+        assert len(row) in (3, 4, 5)
+        # a 4th element must be "—", "ok" or "FAILED: ..."; an "ok" from a study that states
+        # its checks (5-tuples) must name the rule it passed
+        if summary_status(row) == "ok" and len(row) == 5:
+            assert row[4] and not str(row[4]).startswith("none"), row
 
 
 def test_summary_status_convention():
     assert summary_status(("q", "v", "e")) == "—"
     assert summary_status(("q", "v", "e", "ok")) == "ok"
+    assert summary_status(("q", "v", "e", "—", "none: exact identity")) == "—"
+    assert summary_status(("q", "v", "e", "ok", "|z| ≤ 4")) == "ok"
     assert summary_status(("q", "v", "e", "FAILED: χ²/dof = 40")) == "**FAILED: χ²/dof = 40**"
     with pytest.raises(ValueError, match="status"):
         summary_status(("q", "v", "e", "fine"))

@@ -50,3 +50,31 @@ def test_width_scaling_mc_lambda():
     r = width_scaling("relu", widths=(1, 2, 4, 8, 16), source="mc", n_nets=100_000)
     lo, hi = r["lambda4_exponent_ci95"]
     assert lo < -1 < hi
+
+
+def test_width_scaling_mc_is_independent_per_width():
+    """The Monte Carlo couplings come from one run per width (no rescaled single run: the
+    ratios to the exact fit differ between widths) and carry their own power-law fit."""
+    r = width_scaling("relu", widths=(2, 8), sigma_b=1.0, mc_widths=(2, 8), n_nets=400)
+    ratio = np.asarray(r["mc_lambda"]) / np.asarray(r["mc_exact_lambda"])
+    assert abs(ratio[0] - ratio[1]) > 1e-6
+    assert r["mc_widths"] == [2, 8] and r["mc_skipped"] is None
+    assert len(r["mc_lambda_err"]) == 2 and all(e > 0 for e in r["mc_lambda_err"])
+    g = width_scaling("gauss", widths=(2, 8), mc_widths=(2, 8), n_nets=400)
+    assert g["mc_widths"] is None and "beyond the range" in g["mc_skipped"]
+
+
+def test_gauss_tail_fraction():
+    """The fraction of E[exp(k s u)] beyond √(2 ln n) is Φ(k s − √(2 ln n)); a sample of n
+    normals captures about the rest (the tail is why Gauss-net Monte Carlo is not used)."""
+    import math
+
+    from rgflow._nets import hms_inputs, make_net
+    from rgflow.studies._heavy_tails import gauss_tail
+
+    net = make_net("gauss", width=1, d_in=1)
+    t = gauss_tail(net, hms_inputs("gauss", 1), 10**6, cap=10**6)
+    o = t["orders"]["6"]
+    assert 0.5 < o["beyond"] < 0.95  # E[φ⁶] sits at u ≈ 6 > √(2 ln 10⁶) ≈ 5.3
+    assert abs(t["u_max"] - math.sqrt(2 * math.log(10**6))) < 1e-12
+    assert o["captured"] < 0.5 and t["orders"]["4"]["beyond"] < o["beyond"]

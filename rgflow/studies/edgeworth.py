@@ -171,8 +171,21 @@ def run(config: dict, *, progress: bool = False) -> dict:
                                            n_nets=config["n_nets"], seed=config["seed"])
         bar.update()
         bar.close()
+        res["caption"] = caption(res)
         out[f"edgeworth_d{d}" + ("" if depth == 1 else f"_L{depth}")] = res
     return out
+
+
+def caption(res: dict) -> str:
+    """The JSON caption: what the figure tests and the parameters of every ensemble in it."""
+    nets = "; ".join(f"{k}: σ_b = {v['sigma_b']:g}, σ_W = 1, N = {v['width']}, Λ = {v['cutoff']:g}"
+                     for k, v in res["nets"].items())
+    mq = res["mode_quartic"]
+    return ("Tests how much of the network's own O(1/N) Edgeworth quartic (physics.md §9) each HMS "
+            "operator basis {λ0}, {λ0, λ2}, {λ0, λ2, λ_NL} captures, in the whitened and the G4_c "
+            "metric (the numbers depend on the metric and on Λ), and the mode quartic from Monte "
+            f"Carlo against exact. d_in = {res['d_in']}; {nets}; Monte Carlo: {mq['net']}, N = "
+            f"{mq['width']}, {mq['n_nets']:,} networks (N = width throughout).")
 
 
 def _label(key: str, r: dict) -> str:

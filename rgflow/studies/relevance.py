@@ -229,54 +229,91 @@ def _fmt_theta(e) -> str:
     return f"θ = {th:+.3f}"
 
 
-def plot_relevance(res: dict, path_stem, formats=("png",)) -> list:
-    """Left: dimensionful couplings |g(Λ)/g(Λ0)| (refits: points, flow: lines, power counting:
-    dotted) with θ or the failed check in the legend. Right: the 1/N hierarchy,
-    |g(N)/g(N_1)| at the largest cutoff against N/N_1 with N^{1−k/2}, and the connected
-    correlators (fit-free)."""
-    fig, axes = figure(1, 2, width=3.5, height=3.0)
-    ax, axh = axes[0]
-    title = (f"{NET_LABELS.get(res['net'], res['net'])}, $d_{{in}}={res['d_in']}$, "
-             f"width $N={res['width']}$ ({res['source']})")
+def _params(res) -> str:
+    from .._nets import make_net
+
+    net = make_net(res["net"], width=int(res["width"]), d_in=int(res["d_in"]))
+    return (f"{NET_LABELS.get(res['net'], res['net'])}, $\\sigma_b = {float(net.sigma_b):g}$, "
+            f"$\\sigma_W = {float(net.sigma_w):g}$, $d_{{in}}={res['d_in']}$, $N={res['width']}$ "
+            f"({res['source']})")
+
+
+def caption(res: dict) -> str:
+    """The JSON caption of one relevance figure: what it tests, its parameters, the checks."""
+    from .._nets import make_net
+
+    net = make_net(res["net"], width=int(res["width"]), d_in=int(res["d_in"]))
+    head = (f"{CAPTION} Parameters: {res['net']}, σ_b = {float(net.sigma_b):g}, σ_W = "
+            f"{float(net.sigma_w):g}, d_in = {res['d_in']}, N = width = {res['width']}"
+            + (" (ReLU σ_b = 0: the HMS configuration, not the σ_b = 1 showcase)."
+               if res["net"] == "relu" and float(net.sigma_b) == 0 else "."))
     if res.get("error"):
-        for a in (ax, axh):
-            a.set_axis_off()
-        ax.text(0.0, 0.5, "couplings not determined:\n" + res["error"][:300], transform=ax.transAxes,
-                fontsize=7, wrap=True, va="center")
-        ax.set_title(title, fontsize=9)
+        return head + f" Couplings not determined: {res['error']}"
+    ex = res["exponents"]
+    return (head + f" θ: g ∝ Λ^θ of the dimensionful coupling in the window Λ ≥ "
+            f"{ex['window'][0]:.0f}; Λ → ∞ removes the box (volume) cutoff; dotted: power "
+            "counting θ = −[g]. No relevance class: ĝ = gΛ^[g] is exactly marginal at tree level. "
+            f"A coupling (and its flow) is drawn only where it passed its checks: fit residual ≤ "
+            f"{ex['max_residual']:g}, flow within {ex['max_flow_gap']:g} of the refits "
+            f"({res['flow_kind']} flow), slope drift ≤ {ex['max_drift']:g}; failed: "
+            + ("; ".join(f"{e['name']} (" + "; ".join(e["reasons"]) + ")"
+                         for e in ex["couplings"] if e["status"] != "ok") or "none")
+            + ". Right: at Λ = 10⁵ the couplings against N/N₁ (points shifted by ×1.08 where "
+            "they would coincide) and the fit-free correlator norms.")
+
+
+def plot_relevance(res: dict, path_stem, formats=("png",)) -> list:
+    """Left: dimensionful couplings |g(Λ)/g(Λ0)| that passed their checks (refits: points, flow:
+    lines, power counting: dotted). Right: the 1/N hierarchy, |g(N)/g(N_1)| at the largest
+    cutoff against N/N_1 with N^{1−k/2}, and the connected correlators (fit-free). Failed
+    couplings are not drawn (named in the titles; reasons in the JSON caption)."""
+    title = _params(res)
+    if res.get("error"):
+        fig, axes = figure(1, 1, width=4.0, height=2.0)
+        ax = axes[0][0]
+        ax.set_axis_off()
+        ax.set_title(title + "\ncouplings not determined (reason in caption)", fontsize=9)
         return save_figure(fig, path_stem, formats=formats)
     cut = np.asarray(res["cutoffs"])
     g = np.asarray(res["couplings"])
     fg = np.asarray(res["flow_couplings"])
     se = res.get("couplings_stderr")
     ents = res["exponents"]["couplings"]
+    ok_any = any(e["status"] == "ok" for e in ents)
     const = np.all(np.ptp(g, axis=0) <= 1e-9 * np.max(np.abs(g), axis=0))
-    for i, lab in enumerate(LABELS):
+    fig, axes = figure(1, 2 if ok_any else 1, width=3.7, height=3.2)
+    if ok_any:
+        ax, axh = axes[0]
+    else:
+        axh = axes[0][0]
+    failed_th = [TEXT_LABELS[i] for i, e in enumerate(ents) if e["status"] != "ok"]
+    for i, lab in enumerate(LABELS if ok_any else ()):
         c = f"C{i}"
         e = ents[i]
-        ok = e["status"] == "ok"
+        if e["status"] != "ok":
+            continue
         yerr = None if se is None else np.abs(np.asarray(se)[:, i] / g[0, i])
-        txt = _fmt_theta(e) if ok else "no θ: " + "; ".join(
-            r.split(" > ")[0] for r in e["reasons"])
         off = 10.0 ** (-3 * i)  # curves offset by 10^{-3i}: equal exponents would overlap
         ax.errorbar(cut, off * np.abs(g[:, i] / g[0, i]),
-                    yerr=None if yerr is None else off * yerr, fmt="o" if ok else "x", ms=3.5,
-                    color=c, label=f"{lab} (×$10^{{{-3 * i}}}$): {txt}")
+                    yerr=None if yerr is None else off * yerr, fmt="o", ms=3.5,
+                    color=c, label=f"{lab} (×$10^{{{-3 * i}}}$): {_fmt_theta(e)}")
         ax.plot(cut, off * np.abs(fg[:, i] / g[0, i]), "-", color=c, lw=1.0)
         if e["dimension"] is not None and not const:
             ax.plot(cut, off * (cut / cut[0]) ** e["predicted_theta"], ":", color="0.2", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    if const:
-        ax.set_ylim(1e-11, 10)
-        # between the λ2 (10⁻³) and κ (10⁻⁶) lines, off the data
-        ax.text(0.5, 0.54, "all four couplings constant in Λ to rounding\n"
-                "(Gauss-net: vertex integrals over all space)", transform=ax.transAxes,
-                ha="center", va="center", fontsize=7)
-    ax.set_xlabel(r"box cutoff $\Lambda$  ($\Lambda\to\infty$ removes it)")
-    ax.set_ylabel(r"$|g(\Lambda)/g(\Lambda_0)|$ (dimensionful)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=6.3, ncol=1, frameon=False)
+    if ok_any:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        if const:
+            ax.set_ylim(1e-11, 10)
+            ax.text(0.5, 0.54, "all four couplings constant in Λ to rounding\n"
+                    "(Gauss-net: vertex integrals over all space)", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=8)
+        ax.set_xlabel(r"box cutoff $\Lambda$  ($\Lambda\to\infty$ removes it)")
+        ax.set_ylabel(r"$|g(\Lambda)/g(\Lambda_0)|$ (dimensionful)")
+        ax.set_title(title + (f"\nnot drawn (failed checks): {', '.join(failed_th)}"
+                              if failed_th else ""), fontsize=9)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8, ncol=1,
+                  frameon=False)
     # the 1/N hierarchy
     h = res["hierarchy"]
     nw = np.asarray(h["widths"], float)
@@ -302,25 +339,22 @@ def plot_relevance(res: dict, path_stem, formats=("png",)) -> list:
     axh.set_xlabel(rf"$N/N_1$  ($N_1 = {int(nw[0])}$)")
     axh.set_ylabel(r"$|g(N)/g(N_1)|$ at $\Lambda = 10^5$")
     failed = [TEXT_LABELS[i] for i, e in enumerate(h["entries"]) if e["status"] != "ok"]
-    axh.set_title("1/N hierarchy at fixed Λ" + (f" (not shown, fit failed: {', '.join(failed)})"
-                                                if failed else ""), fontsize=8)
-    axh.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=6.3, ncol=2, frameon=False)
-    ex = res["exponents"]
-    note = (f"θ: g ∝ Λ^θ of the dimensionful coupling in the window Λ ≥ {ex['window'][0]:.0f}; "
-            "direction: Λ → ∞ removes the box (volume) cutoff. Dotted: power counting θ = −[g]. "
-            "No relevance class: ĝ = gΛ^[g] is exactly marginal at tree level. "
-            "Points shifted by ×1.08 in N/N₁ where they would coincide.\n"
-            f"θ withheld when the fit residual > {ex['max_residual']:g}, the flow departs from the "
-            f"refits by > {ex['max_flow_gap']:g} ({res['flow_kind']} flow; gaps "
-            + ", ".join(f"{TEXT_LABELS[i]} {v:.0e}" for i, v in enumerate(res["flow_gap"]))
-            + f") or the slope drifts by > {ex['max_drift']:g}.")
-    fig.text(0.01, -0.02, note, fontsize=6.3, va="top", ha="left", wrap=True)
+    htitle = "1/N hierarchy at fixed Λ" + (f"\nnot drawn (failed fit): {', '.join(failed)}"
+                                           if failed else "")
+    if not ok_any:
+        htitle = (title + "\nno coupling passed its checks in Λ (reasons in caption); "
+                  + htitle.replace("\n", ", "))
+    axh.set_title(htitle, fontsize=9 if ok_any else 8)
+    axh.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8, ncol=2, frameon=False)
     return save_figure(fig, path_stem, formats=formats)
 
 
 # ----------------------------------------------------------------------- study interface ---
 
 TITLE = "Exponents of dimensionful couplings λ0, λ2, κ, λ_NL and their 1/N hierarchy (beyond the paper)"
+CAPTION = ("Tests the Λ-exponents θ (g ∝ Λ^θ) of the dimensionful couplings λ0, λ2, κ, λ_NL fitted "
+           "to exact correlators against power counting −[g], and their 1/N hierarchy at fixed Λ "
+           "(quartics ∝ N⁻¹, κ ∝ N⁻²).")
 SCHEMA = {"nets": choice_list(*NETS), "source": choice("exact", "mc"), "n_nets": N_NETS,
           "seed": SEED, "width_factors": int_list(minimum=1)}
 # networks are independent (own seeds, own files): `rgflow reproduce` runs one task per net
@@ -339,6 +373,7 @@ def run(config: dict, *, progress: bool = False) -> dict:
         res = relevance_study(name, source=config["source"], n_nets=config["n_nets"],
                               seed=config["seed"], width_factors=config["width_factors"],
                               progress=progress)
+        res["caption"] = caption(res)
         out[f"relevance_{name}_d{res['d_in']}"] = res
     return out
 
@@ -350,7 +385,9 @@ def plot(result: dict, stem) -> list:
 def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     for r in results.values():
-        head = f"{r['net']} N={r['width']} d_in={r['d_in']} ({r['source']})"
+        from .rg_lambda import _row_net
+
+        head = f"{_row_net(r)} N={r['width']} d_in={r['d_in']} ({r['source']})"
         if r.get("error"):
             rows.append((f"fit {{λ0, λ2, κ, λ_NL}}, {head}", f"FAILED: {r['error']}", ""))
             continue

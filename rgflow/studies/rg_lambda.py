@@ -332,6 +332,32 @@ def _constant(y, tol=1e-12) -> bool:
     return bool(np.all(np.isfinite(y)) and np.ptp(y) <= tol * np.max(np.abs(y)))
 
 
+def caption(res: dict) -> str:
+    """The JSON caption of one λ(Λ) figure: what it tests, its parameters and its checks."""
+    from .._nets import make_net
+
+    net = make_net(res["net"], width=int(res["width"]), d_in=int(res["d_in"]))
+    ex = res["exponents"]
+    lam = np.abs(np.asarray(res["lambda"]))
+    lam_ls = np.abs(np.asarray(res["lambda_ls"]))
+    lines = [f"Window Λ ≥ {ex['window'][0]:.0f}; checks: fit residual ≤ {ex['max_residual']:g} of ΔG4, "
+             f"flow gap ≤ {ex['max_flow_gap']:g}, drift ≤ {ex['max_drift']:g}"]
+    for key, lab in (("lambda_mean_all", "element mean, all Λ"),
+                     ("lambda_mean_window", "element mean, window"),
+                     ("lambda_ls_window", "least-squares λ, window")):
+        lines.append(f"θ[{lab}]: {theta_text(ex[key])}")
+    if np.allclose(lam, lam_ls, rtol=1e-10, atol=0):
+        lines.append("element mean = least-squares λ to rounding (all λ_T equal: the curves "
+                     "coincide)")
+    lines.append(f"max |flow − refit|/|refit| = {_gap_text(res['flow_max_rel_dev'])}; "
+                 "direction: Λ → ∞ removes the box cutoff")
+    return (f"{CAPTION} Parameters: {res['net']}, σ_b = {float(net.sigma_b):g}, σ_W = "
+            f"{float(net.sigma_w):g}, d_in = {res['d_in']}, N = width = {res['width']}"
+            + (" (ReLU σ_b = 0: the HMS configuration, not the σ_b = 1 showcase)"
+               if res["net"] == "relu" and float(net.sigma_b) == 0 else "") + ". "
+            + " ".join(line.rstrip(".") + "." for line in lines))
+
+
 def plot_rg_lambda(res: dict, path_stem, formats=("png",)) -> list:
     """|λ(Λ)|: refits (points, Monte Carlo error bars), diffrax flow (line), the fitted power law
     only where it passed its checks; right: the effective exponent of the refits between
@@ -340,11 +366,18 @@ def plot_rg_lambda(res: dict, path_stem, formats=("png",)) -> list:
     ax, axr = axes[0]
     cut = np.asarray(res["cutoffs"])
     ex = res["exponents"]
-    lam = np.abs(np.asarray(res["lambda"]))
+    lam_s = np.asarray(res["lambda"])
+    lam = np.abs(lam_s)
     lam_ls = np.abs(np.asarray(res["lambda_ls"]))
     fc = np.asarray(res["flow_cutoffs"])
+    # |λ| on log axes, with the sign shown: points of the minority sign are marked
+    major = np.sign(np.sum(np.sign(lam_s))) or -1.0
+    flip = np.sign(lam_s) != major
     ax.errorbar(cut, lam, yerr=res.get("lambda_stderr"), fmt="o", ms=3.5, color="C0",
                 label=r"refits, element mean $\langle\lambda_T\rangle$", zorder=3)
+    if np.any(flip):
+        ax.plot(cut[flip], lam[flip], "o", ms=9, mfc="none", color="C3", zorder=4,
+                label=rf"$\langle\lambda_T\rangle {'>' if major < 0 else '<'} 0$ (sign change)")
     ax.errorbar(cut, lam_ls, yerr=res.get("lambda_ls_stderr"), fmt="s", ms=3, mfc="none",
                 color="C2", label=r"refits, least-squares $\lambda$", zorder=3)
     ax.plot(fc, np.abs(res["flow_lambda"]), "-", color="C1", lw=1.0, label="diffrax flow", zorder=2)
@@ -359,22 +392,28 @@ def plot_rg_lambda(res: dict, path_stem, formats=("png",)) -> list:
         mid = float(np.sqrt(lam.mean() * lam_ls.mean()))
         ax.set_ylim(mid / 10, mid * 10)
         ax.text(0.5, 0.2, "λ constant in Λ to rounding\n(vertex integrals over all space)",
-                transform=ax.transAxes, ha="center", fontsize=7)
+                transform=ax.transAxes, ha="center", fontsize=8)
     ax.set_xlabel(r"box cutoff $\Lambda$  ($\Lambda\to\infty$ removes it)")
-    ax.set_ylabel(r"$|\lambda(\Lambda)|$")
-    ax.set_title(f"{NET_LABELS.get(res['net'], res['net'])}, $d_{{in}}={res['d_in']}$, "
-                 f"width $N={res['width']}$"
-                 + (f", depth $L={res['depth']}$" if res.get("depth", 1) > 1 else "")
+    ax.set_ylabel(r"$|\lambda(\Lambda)|$" + (r", $\lambda < 0$" if major < 0 else r", $\lambda > 0$")
+                  + (" except circled" if np.any(flip) else ""))
+    from .._nets import make_net
+
+    net = make_net(res["net"], width=int(res["width"]), d_in=int(res["d_in"]))
+    ax.set_title(f"{NET_LABELS.get(res['net'], res['net'])}, $\\sigma_b = {float(net.sigma_b):g}$, "
+                 f"$\\sigma_W = {float(net.sigma_w):g}$, $d_{{in}}={res['d_in']}$, $N={res['width']}$"
+                 + (f", depth {res['depth']}" if res.get("depth", 1) > 1 else "")
                  + f" ({res['source']})", fontsize=9)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=6.5, ncol=2, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.24), fontsize=8, ncol=1, frameon=False)
     # effective exponent between neighbouring refit cutoffs (finite differences of refits, not
     # of the flow: no solver noise), on a y-range of at least ±1 around power counting
     lc = np.log(cut)
     mid = np.sqrt(cut[1:] * cut[:-1])
     pc = ex["predicted_theta"]
-    for y, mk, c, lab in ((lam, "o", "C0", r"$\langle\lambda_T\rangle$"),
-                          (lam_ls, "s", "C2", r"least-squares $\lambda$")):
+    for y, ys, mk, c, lab in ((lam, lam_s, "o", "C0", r"$\langle\lambda_T\rangle$"),
+                              (lam_ls, np.asarray(res["lambda_ls"]), "s", "C2",
+                               r"least-squares $\lambda$")):
         th = np.diff(np.log(y)) / np.diff(lc)
+        th[np.sign(ys[1:]) != np.sign(ys[:-1])] = np.nan  # no exponent across a sign change
         axr.plot(mid, th, mk + "-", ms=3, lw=0.8, color=c, mfc="none" if mk == "s" else c,
                  label=lab)
     axr.axhline(pc, color="0.3", ls=":", label=f"power counting $-[\\lambda] = {pc:+.0f}$")
@@ -383,25 +422,16 @@ def plot_rg_lambda(res: dict, path_stem, formats=("png",)) -> list:
     axr.set_xscale("log")
     axr.set_xlabel(r"box cutoff $\Lambda$")
     axr.set_ylabel(r"$\theta_{\rm eff} = \Delta\ln|\lambda| / \Delta\ln\Lambda$")
-    lines = [f"window Λ ≥ {ex['window'][0]:.0f}; checks: fit residual ≤ {ex['max_residual']:g} of ΔG4, "
-             f"flow gap ≤ {ex['max_flow_gap']:g}, drift ≤ {ex['max_drift']:g}"]
-    for key, lab in (("lambda_mean_all", "element mean, all Λ"),
-                     ("lambda_mean_window", "element mean, window"),
-                     ("lambda_ls_window", "least-squares λ, window")):
-        lines.append(f"θ[{lab}]: {theta_text(ex[key])}")
-    if np.allclose(lam, lam_ls, rtol=1e-10, atol=0):
-        lines.append("element mean = least-squares λ to rounding (all λ_T equal: the curves "
-                     "coincide)")
-    lines.append(f"max |flow − refit|/|refit| = {_gap_text(res['flow_max_rel_dev'])}; "
-                 "direction: Λ → ∞ removes the box cutoff")
-    axr.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=6.5, ncol=2, frameon=False)
-    fig.text(0.01, -0.02, "\n".join(lines), fontsize=6.3, va="top", ha="left", wrap=True)
+    axr.legend(loc="upper center", bbox_to_anchor=(0.5, -0.24), fontsize=8, ncol=1, frameon=False)
     return save_figure(fig, path_stem, formats=formats)
 
 
 # ----------------------------------------------------------------------- study interface ---
 
 TITLE = "λ(Λ): refits, power counting and the diffrax flow (HMS fig. 3)"
+CAPTION = ("Tests HMS fig. 3: the single local quartic λ(Λ) refitted to ΔG4 at each box cutoff Λ, "
+           "the diffrax flow of λ against the refits, and the exponent θ (λ ∝ Λ^θ) against power "
+           "counting, printed only where its checks pass.")
 SCHEMA = {"nets": choice_list(*NETS), "d_ins": choice_list(1, 2, 3),
           "source": choice("exact", "mc"), "n_nets": N_NETS, "seed": SEED,
           "width": optional(integer(1)), "depth": integer(1, 64)}
@@ -425,14 +455,22 @@ def run(config: dict, *, progress: bool = False) -> dict:
     out = {}
     jobs = [(name, d) for name in config["nets"] for d in config["d_ins"]]
     for name, d in steps(jobs, "λ(Λ) refits and flow (net, d_in)", progress, unit="net"):
-        out[f"rg_lambda_{name}_d{d}{suffix}"] = rg_lambda(
-            name, d, width=config["width"], source=config["source"],
-            n_nets=config["n_nets"], seed=config["seed"], depth=depth)
+        r = rg_lambda(name, d, width=config["width"], source=config["source"],
+                      n_nets=config["n_nets"], seed=config["seed"], depth=depth)
+        r["caption"] = caption(r)
+        out[f"rg_lambda_{name}_d{d}{suffix}"] = r
     return out
 
 
 def plot(result: dict, stem) -> list:
     return plot_rg_lambda(result, stem, formats=("png", "pdf"))
+
+
+def _row_net(r) -> str:
+    from .._nets import make_net
+
+    net = make_net(r["net"], width=int(r["width"]), d_in=int(r["d_in"]))
+    return f"{r['net']} σ_b={float(net.sigma_b):g} σ_W={float(net.sigma_w):g}"
 
 
 def summary(config: dict, results: dict) -> list[tuple]:
@@ -445,6 +483,6 @@ def summary(config: dict, results: dict) -> list[tuple]:
             ("lambda_ls_window", "least-squares, Λ ≥ 10⁴:")))
         val += f"; flow vs refits: max relative gap {_gap_text(r['flow_max_rel_dev'])}"
         rows.append((f"θ of the single local quartic λ (g ∝ Λ^θ, Λ → ∞ removes the box cutoff; "
-                     f"{r['source']}), {r['net']} N={r['width']} d_in={r['d_in']}" + (f" L={r['depth']}" if r.get('depth', 1) > 1 else ""), val,
+                     f"{r['source']}), {_row_net(r)} N={r['width']} d_in={r['d_in']}" + (f" L={r['depth']}" if r.get('depth', 1) > 1 else ""), val,
                      f"{ex['predicted_theta']:+.0f} (power counting, asymptotic)"))
     return rows

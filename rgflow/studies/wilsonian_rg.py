@@ -196,7 +196,7 @@ def plot_wilsonian(res: dict, stem) -> list:
     ax.set_xlabel(r"cutoff $\mu$ (towards the IR $\rightarrow$)")
     ax.set_ylabel(r"$|L_{kkkk}(\mu)/L_{kkkk}(0) - 1|$, kept $k$")
     ax.set_title("running of the kept quartics", fontsize=8)
-    ax.legend(fontsize=5.5, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     ax = axes[0][0]
     mu = np.asarray(res["mu"])
     n0 = res["widths"][0]
@@ -211,9 +211,13 @@ def plot_wilsonian(res: dict, stem) -> list:
     ax.set_yscale("log")
     ax.set_xlabel(r"cutoff $\mu$ (towards the IR $\rightarrow$)")
     ax.set_ylabel(r"$|\hat L_{kkkk}| = \mu^2 |L_{kkkk}|$")
-    ax.set_title(f"{NET_LABELS.get(res['net'], res['net'])}, $N={n0}$, kept M={res['keep']}",
-                 fontsize=8)
-    ax.legend(fontsize=6, loc="lower right", ncol=2)
+    from .._nets import make_net
+
+    net = make_net(res["net"], width=1, d_in=int(res["d_in"]))
+    ax.set_title(f"{NET_LABELS.get(res['net'], res['net'])}, $\\sigma_b = {float(net.sigma_b):g}$, "
+                 f"$\\sigma_W = {float(net.sigma_w):g}$, $d_{{in}} = {res['d_in']}$, $N={n0}$, "
+                 f"{res['keep']} kept modes", fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     ax = axes[0][2]
     ns = np.asarray(res["widths"], float)
     gaps = np.asarray(res["max_rel_gap"])
@@ -227,7 +231,7 @@ def plot_wilsonian(res: dict, stem) -> list:
     slopes = (f"slopes: gap {res['gap_slope']:.2f}, running {res['running_slope']:.2f}"
               if res["gap_slope"] is not None and res["running_slope"] is not None else "")
     ax.set_title(slopes, fontsize=8)
-    ax.legend(fontsize=6, loc="lower left")
+    ax.legend(fontsize=8, loc="lower left")
     return save_figure(fig, stem)
 
 
@@ -241,16 +245,34 @@ def run(config: dict, *, progress: bool = False) -> dict:
                 for d in config["d_ins"]:
                     if d not in (1, 2, 3):
                         raise ValueError(f"configuration key `d_ins`: must be 1, 2 or 3, got {d}")
-                    out[f"wilsonian_{name}_d{d}"] = wilsonian_study(
+                    r = wilsonian_study(
                         name, hms_inputs(name, d), d, config["widths"], config["keep"],
                         regulator=config["regulator"], n_mu=config["n_mu"], progress=progress)
+                    r["caption"] = caption(r)
+                    out[f"wilsonian_{name}_d{d}"] = r
             else:
                 xs = np.linspace(-config["grid_extent"], config["grid_extent"],
                                  config["grid_points"])[:, None]
-                out[f"wilsonian_{name}_d1_grid{config['grid_points']}"] = wilsonian_study(
+                r = wilsonian_study(
                     name, xs, 1, config["widths"], config["keep"], regulator=config["regulator"],
                     n_mu=config["n_mu"], label="grid", progress=progress)
+                r["caption"] = caption(r)
+                out[f"wilsonian_{name}_d1_grid{config['grid_points']}"] = r
     return out
+
+
+def caption(res: dict) -> str:
+    """The JSON caption: what the figure tests and its ensemble parameters."""
+    from .._nets import make_net
+
+    net = make_net(res["net"], width=1, d_in=int(res["d_in"]))
+    return ("Tests a Wilsonian mode elimination (physics.md §10): the Polchinski flow (diffrax) of "
+            "the kept modes' couplings against the exact effective action, the running of the "
+            "kept quartics, and their N dependence (flow − exact ∝ N⁻², running/coupling ∝ N⁻¹). "
+            f"Parameters: {res['net']}, σ_b = {float(net.sigma_b):g}, σ_W = "
+            f"{float(net.sigma_w):g}, d_in = {res['d_in']}, N = width ∈ "
+            f"{', '.join(str(w) for w in res.get('widths', []))}, {res['keep']} kept modes, "
+            f"{res['regulator']} regulator.")
 
 
 def plot(result: dict, stem) -> list:
@@ -261,7 +283,7 @@ def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     fmt = lambda x: "n/a" if x is None else f"{x:.2f}"  # noqa: E731
     for stem, r in results.items():
-        rows.append((f"flow-vs-exact gap slope in N, {stem} (M={r['keep']})",
+        rows.append((f"flow-vs-exact gap slope in N, {stem} ({r['keep']} kept modes)",
                      fmt(r["gap_slope"]), "−2 (O(1/N³) gap on an O(1/N) coupling)"))
         rows.append((f"running/coupling slope in N, {stem}", fmt(r["running_slope"]),
                      "−1 (running starts at O(1/N²))"))
