@@ -306,7 +306,11 @@ class EdgeworthAction(eqx.Module):
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"`{name}` contains NaN or inf; all entries must be finite.")
             if name in ("kernel", "quadratic", "quartic", "sextic"):
-                check_symmetric(name, value, value.ndim, p)
+                # computed couplings carry rounding asymmetry amplified by the cancellations of
+                # the whitened Edgeworth sums (measured: 7.6e-6 of the largest sextic entry on
+                # the wilsonian_rg quick inputs); a tensor asymmetric beyond 1e-4 is refused
+                check_symmetric(name, value, value.ndim, p,
+                                rtol=1e-4 if name in ("quartic", "sextic") else 1e-9)
 
     @property
     def n_points(self) -> int:
