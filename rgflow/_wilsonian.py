@@ -433,7 +433,7 @@ def _action_tensors(action, p):
             raise ValueError(f"the {name} tensor of `action` must have shape {(p,) * n} "
                              f"(all P modes, mode basis), got {arr.shape}.")
         try:
-            check_symmetric("action", arr, n, p)
+            check_symmetric("action", arr, n, p, rtol=1e-4)  # as EdgeworthAction's check
         except ValueError as e:
             raise ValueError(f"{e} (the {name} tensor)") from None
         out.append(jnp.asarray(arr))
