@@ -143,7 +143,15 @@ def _classify(y, se, p):
     return "marginal (CI contains 0)"
 
 
+def _fmt(v: float) -> str:
+    """Two decimals without a signed zero."""
+    text = f"{v:.2f}"
+    return "0.00" if text in ("-0.00", "0.00") else text
+
+
 def plot_network_shell(res: dict, stem) -> list:
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+
     fig, axes = figure(1, 3, width=3.3, height=3.0)
     fine = np.asarray(res["curve_ell"])
     ell = np.asarray(res["ell"])
@@ -152,16 +160,27 @@ def plot_network_shell(res: dict, stem) -> list:
             c = "C0" if r["scheme"] == "iid" else "C2"
             ax.plot(fine, r["curve_g4"], "-", color=c, lw=1, label=f"{r['scheme']}: exact")
             ax.errorbar(ell, r["g4_mc"], r["g4_mc_err"], fmt="o", ms=3, color=c, capsize=1.5,
-                        label=f"{r['scheme']}: MC, y = {r['exponent_fit']:.2f} ± "
-                              f"{r['exponent_fit_err']:.2f}" + ("" if r["fit_describes"] else
-                                                              " (fit rejected)"))
-        ax.set_yscale("log")
+                        label=f"{r['scheme']}: MC, y = {_fmt(r['exponent_fit'])} ± "
+                              f"{_fmt(r['exponent_fit_err'])}" + ("" if r["fit_describes"] else
+                                                                 " (fit rejected)"))
+        data = np.concatenate([np.ravel(r["curve_g4"]) for r in res["results"]
+                               if r["d_in"] == d])
+        narrow = float(data.max() / data.min()) < 3.0  # a flat curve: linear axis, plain ticks
+        if not narrow:
+            ax.set_yscale("log")
         ax.set_xlabel(r"$\ell = \ln(\Lambda/\Lambda')$")
         ax.set_ylabel(r"$g_4 = \kappa_4/\kappa_2^2$ of kept field")
-        ax.set_title(f"d = {d}", fontsize=9)
-        ax.legend(fontsize=6.5, loc="upper left")
+        ax.set_title(r"$d_\mathrm{in}$ = " + f"{d}   (fit: " + r"$g_4 \propto e^{y\ell}$)",
+                     fontsize=9)
+        ax.legend(fontsize=7.5, loc="upper left")
         lo, hi = ax.get_ylim()
-        ax.set_ylim(lo, hi * (hi / lo) ** 0.6)
+        if narrow:
+            ax.set_ylim(lo, hi + 0.6 * (hi - lo))
+        else:
+            ax.set_ylim(lo, hi * (hi / lo) ** 0.6)
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+            ax.yaxis.set_minor_formatter(NullFormatter())
     fig.suptitle(f"cos-net, N = {res['width']}, m = {res['mass']:g}, Λ = {res['cutoff']:g}, "
                  f"{res['n_nets']} networks per curve, λ = 0", fontsize=9)
     return save_figure(fig, stem)

@@ -224,8 +224,7 @@ def plot_shell(res: dict, stem) -> list:
             ax.axhline(t["fixed_point_order2"]["r"], color=f"C{i}", ls=":", lw=0.8)
     ax.set_xlabel(r"$\ell = \ln(\Lambda_0/\Lambda)$ (towards the IR)")
     ax.set_ylabel(r"$r = m^2/\Lambda^2$")
-    ax.set_title("(b) mass on the same flows (dotted: fixed points)", fontsize=8)
-    ax.legend(fontsize=7, loc="center right")
+    ax.set_title("(b) mass on the same flows (colours as (a); dotted: fixed points)", fontsize=8)
     ax = axes[1][0]
     g = res["gaussian"]
     ds = np.asarray(g["d"])
@@ -261,11 +260,12 @@ def plot_shell(res: dict, stem) -> list:
     ax.set_xlim(-0.45, 0.25)
     ax.set_ylim(0, 1.25)
     ax.set_xlabel(r"$r = m^2/\Lambda^2$")
-    ax.set_ylabel(r"$K_3\,u$")
-    ax.set_title(r"(d) $d = 3$, $(r, u)$ truncation: $r_0 = r_c \pm 10^{-7,-5,-3}$", fontsize=8)
-    ax.text(0.02, 0.97, f"ν (order N) sharp: {nus}\nν Litim LPA: {nul}", transform=ax.transAxes,
-            fontsize=6, va="top")
-    ax.legend(fontsize=7, loc="upper right", bbox_to_anchor=(1.0, 0.86))
+    ax.set_ylabel(r"$K_3\,\tilde\lambda$")
+    ax.set_title(r"(d) $d = 3$, $(r, \tilde\lambda)$ truncation; starts $r_0 - r_c$ = "
+                 r"$\pm 10^{-7}, \pm 10^{-5}, \pm 10^{-3}$", fontsize=8)
+    ax.text(0.02, 0.97, f"ν by polynomial order (φ^4 … φ^10 truncations)\nsharp: {nus}"
+            f"\nLitim LPA: {nul}", transform=ax.transAxes, fontsize=8, va="top")
+    ax.legend(fontsize=7, loc="upper right", bbox_to_anchor=(1.0, 0.8))
     return save_figure(fig, stem)
 
 
@@ -293,7 +293,7 @@ def summary(config: dict, results: dict) -> list[tuple]:
                      "ok" if gap < 1e-9 else f"FAILED: off by {gap:.1e}"))
     for n in wf["sharp"]:
         s, li = wf["sharp"][n], wf["litim"][n]
-        rows.append((f"ν at polynomial order N = {n} (φ^{2 * int(n)}), sharp vs Litim LPA",
+        rows.append((f"ν at polynomial order {n} (φ^{2 * int(n)}), sharp vs Litim LPA",
                      f"{s.get('nu', float('nan')):.4f} vs {li.get('nu', float('nan')):.4f}",
                      "scheme dependent (Litim converged 0.6496)"))
     bad = [d for d, t in r["trajectories"].items() if not (t["succeeded"] and t["accurate"])]
