@@ -97,7 +97,9 @@ def network_shell(*, width=20, mass=1.0, cutoff=1000.0, n_cutoffs=5, decades=1.0
     fine = np.linspace(0.0, ell[-1], 60)
     out = {"width": width, "mass": mass, "cutoff": cutoff, "cutoffs_lo": cutoffs.tolist(),
            "ell": ell.tolist(), "n_nets": n_nets, "n_blocks": n_blocks, "seed": seed,
-           "curve_ell": fine.tolist(), "results": [], "caption": CAPTION}
+           "curve_ell": fine.tolist(), "results": [],
+           "caption": CAPTION + f" Here N = {width}, m = {mass:g}, Λ = {cutoff:g}, λ = 0, "
+                                f"{n_nets} networks per curve, d = d_in."}
     batch = 5000
     for d in (1, 2, 3):
         net = FreeCosNet(width=width, d_in=d, mass=mass, cutoff=cutoff)
@@ -172,7 +174,7 @@ def plot_network_shell(res: dict, stem) -> list:
         ax.set_ylabel(r"$g_4 = \kappa_4/\kappa_2^2$ of kept field")
         ax.set_title(r"$d_\mathrm{in}$ = " + f"{d}   (fit: " + r"$g_4 \propto e^{y\ell}$)",
                      fontsize=9)
-        ax.legend(fontsize=7.5, loc="upper left")
+        ax.legend(fontsize=8, loc="upper left")
         lo, hi = ax.get_ylim()
         if narrow:
             ax.set_ylim(lo, hi + 0.6 * (hi - lo))

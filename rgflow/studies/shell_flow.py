@@ -216,7 +216,7 @@ def plot_shell(res: dict, stem) -> list:
     ax.set_xlabel(r"$\ell = \ln(\Lambda_0/\Lambda)$ (towards the IR)")
     ax.set_ylabel(r"$K_d\,\tilde\lambda = K_d\,\lambda\Lambda^{d-4}$")
     ax.set_title("(a) quartic on the critical surface", fontsize=8)
-    ax.legend(fontsize=7, loc="center right")
+    ax.legend(fontsize=8, loc="center right")
     ax = axes[0][1]
     for i, (d, t) in enumerate(res["trajectories"].items()):
         ax.plot(t["ell"], t["r"], "-", color=f"C{i}", label=f"$d={d}$")
@@ -240,7 +240,7 @@ def plot_shell(res: dict, stem) -> list:
     dev = g["max_deviation"]
     ax.set_title("(c) max |y − power counting| " + (f"= {dev:.0e}" if dev > 0 else "= 0 (exact)"),
                  fontsize=8)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=8, loc="lower left")
     ax = axes[1][1]
     fl = res["d3_flows"]
     for f in fl["flows"]:
@@ -255,17 +255,17 @@ def plot_shell(res: dict, stem) -> list:
     ax.plot([0], [0], "ks", ms=5, label="Gaussian")
     ax.plot([fp["r"]], [fp["K_u"]], "r*", ms=9, label="Wilson–Fisher")
     wf = res["wilson_fisher"]
-    nus = ", ".join(f"{n}: {v['nu']:.3f}" for n, v in wf["sharp"].items() if "nu" in v)
-    nul = ", ".join(f"{n}: {v['nu']:.3f}" for n, v in wf["litim"].items() if "nu" in v)
+    nus = ", ".join(f"{v['nu']:.3f}" for n, v in wf["sharp"].items() if "nu" in v)
+    nul = ", ".join(f"{v['nu']:.3f}" for n, v in wf["litim"].items() if "nu" in v)
     ax.set_xlim(-0.45, 0.25)
     ax.set_ylim(0, 1.25)
     ax.set_xlabel(r"$r = m^2/\Lambda^2$")
     ax.set_ylabel(r"$K_3\,\tilde\lambda$")
     ax.set_title(r"(d) $d = 3$, $(r, \tilde\lambda)$ truncation; starts $r_0 - r_c$ = "
                  r"$\pm 10^{-7}, \pm 10^{-5}, \pm 10^{-3}$", fontsize=8)
-    ax.text(0.02, 0.97, f"ν by polynomial order (φ^4 … φ^10 truncations)\nsharp: {nus}"
+    ax.text(0.02, 0.97, f"ν at truncation order 2…5 (φ⁴…φ¹⁰):\nsharp: {nus}"
             f"\nLitim LPA: {nul}", transform=ax.transAxes, fontsize=8, va="top")
-    ax.legend(fontsize=7, loc="upper right", bbox_to_anchor=(1.0, 0.8))
+    ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.0, 0.78))
     return save_figure(fig, stem)
 
 

@@ -246,7 +246,7 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
     ax.set_ylabel(r"$G_2(r) - G_{\Lambda'}(r)$")
     ax.set_title(f"(a) λ-induced 2-pt shift, Λ' = {run['cutoff_lo']:g}", fontsize=9)
     _headroom(ax)
-    ax.legend(fontsize=6.5, loc="lower right")
+    ax.legend(fontsize=8, loc="lower right")
     for col, run in zip((1, 2), res["runs"][:2]):
         ax = axes[0, col]
         r = np.asarray(run["separations"])
@@ -267,7 +267,7 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
         ax.set_title(f"({'bc'[col - 1]}) Λ = {res['cutoff_hi']:g} → Λ' = {run['cutoff_lo']:g}, "
                      f"δm² = {run['mass_shift']:.4f}", fontsize=9)
         _headroom(ax)
-        ax.legend(fontsize=6.5, loc="lower right")
+        ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(f"d_in = {res['d_in']}, m = {res['mass']:g}, λ = {res['coupling']:g}, N = "
                  f"{res['width']}, {res['n_nets']} networks, V = {res['box'][0]} per axis "
                  "(shaded: r < 2/Λ', not tested)", fontsize=9)
