@@ -75,6 +75,7 @@ width = 5
 """
 
 
+@pytest.mark.slow
 def test_worker_processes_reproduce_the_in_process_run(tmp_path):
     """`jobs=2` (one forked process per task, six_pt_prediction split per net) writes the same bytes
     as the in-process run, reports progress per task, and the cache holds for both."""

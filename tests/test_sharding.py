@@ -47,6 +47,7 @@ def _run(script: str) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_four_devices_match_one_device():
     out = _run(SCRIPT.format(net="ErfNet(width=7)", name="erf", seed=11, n_nets=3_001,
                              n_blocks=10))
@@ -96,6 +97,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process(tmp_path):
     # The multi-host path (README, rgflow/_sharding.py): two processes with two CPU devices each
     # form one 4-device mesh through jax.distributed (gloo collectives on CPU); both processes

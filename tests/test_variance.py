@@ -12,7 +12,7 @@ from rgflow._tuples import sorted_tuples
 from rgflow._variance import measure_conditional, measure_neurons, neuron_brackets
 
 # Gauss-net only with small σ_b (its MC tails are heavy at σ_b = 1, see rgflow._ensemble).
-CASES = [("erf", 1.0), pytest.param("relu", 0.0, marks=pytest.mark.slow),
+CASES = [pytest.param("erf", 1.0, marks=pytest.mark.slow), pytest.param("relu", 0.0, marks=pytest.mark.slow),
          pytest.param("gauss", 0.4, marks=pytest.mark.slow)]
 
 
@@ -40,6 +40,7 @@ def _group_sums(phi, order):
     return np.prod(phi[..., t], axis=-1).sum(axis=-2)  # (groups, T)
 
 
+@pytest.mark.slow
 def test_single_neuron_brackets_are_unbiased_at_tiny_m(key):
     # 8000 independent groups of m = 10 neurons: the plug-in B4 is biased by −B4/m (10%);
     # the U-statistic average must match the exact bracket.

@@ -9,7 +9,8 @@ from rgflow.studies.width_scaling import SHARE_KEYS, width_scaling
 WIDTHS = (2, 10, 100, 1000)
 
 
-@pytest.mark.parametrize("net", [pytest.param("relu", marks=pytest.mark.slow), "gauss"])
+@pytest.mark.parametrize("net", [pytest.param("relu", marks=pytest.mark.slow),
+                                 pytest.param("gauss", marks=pytest.mark.slow), "erf"])
 def test_exact_exponents(net):
     """Exact inputs scale exactly (G_n,c ∝ N^{1−n/2}, physics.md §4): λ ∝ 1/N, κ ∝ 1/N²."""
     r = width_scaling(net, widths=WIDTHS)

@@ -32,7 +32,7 @@ def _slopes(ns, values):
 # ---------------------------------------------------------------------------- quadratic --
 
 
-@pytest.mark.parametrize("regulator", ["smooth", "sharp"])
+@pytest.mark.parametrize("regulator", [pytest.param("smooth", marks=pytest.mark.slow), "sharp"])
 def test_quadratic_interaction_flows_to_closed_form(regulator):
     lam = np.array([2.0, 0.7, 0.3, 0.05])
     modes = kernel_modes(np.diag(lam), None, weights=np.ones(4))
@@ -333,6 +333,7 @@ def test_cosnet_bad_input():
 # ---------------------------------------------------------------------------- relevance --
 
 
+@pytest.mark.slow
 def test_relevance_at_the_gaussian_point_is_n_over_2():
     from rgflow._wilsonian import wilsonian_relevance
 

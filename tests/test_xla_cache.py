@@ -49,6 +49,7 @@ _PROGRAM = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_second_process_reads_the_programs_of_the_first(tmp_path):
     """The cache is what makes worker processes share compilations: a program compiled in one
     process is loaded, not compiled, in the next, and gives the same numbers."""
