@@ -126,6 +126,9 @@ from ._shellnet import three_ensemble_prediction as three_ensemble_prediction
 from ._training import TrainedMeasurement as TrainedMeasurement
 from ._training import train_ensemble as train_ensemble
 from ._training import training_model as training_model
+from ._treecv import TreeControlVariate as TreeControlVariate
+from ._treecv import free_moments as free_moments
+from ._treecv import tree_control_variate as tree_control_variate
 from ._tuples import sorted_tuples as sorted_tuples
 from ._tuples import to_full as to_full
 from ._variance import ConditionalEstimate as ConditionalEstimate

@@ -231,11 +231,13 @@ class FieldSample(eqx.Module):
         return self._full(est, order, full), self._full(err, order, full)
 
 
-def reweighted_jackknife(fn, pairs: Sequence, orders=(2, 4)):
+def reweighted_jackknife(fn, pairs: Sequence, orders=(2, 4), *, extra=None):
     """Delete-one-block jackknife of `fn([moments_1, moments_2, ...]) -> array` over several
     (FieldSample, deformation) `pairs` on the same draws and blocks (e.g. a sample and its
     frequency-filtered twin from the same key, each weighted by its own deformation); block k
-    leaves every sample at once, numerators and weight normalisations.
+    leaves every sample at once, numerators and weight normalisations. With `extra` `(M, K)`
+    (per-network statistics, e.g. a control variate), `fn(moments, extra_mean)` also gets their
+    plain (unweighted) mean, left out with the same blocks.
 
     **Returns:** `(bias-corrected estimate, standard error)`.
     """
@@ -250,9 +252,21 @@ def reweighted_jackknife(fn, pairs: Sequence, orders=(2, 4)):
             raise ValueError("the FieldSamples of `pairs` must have the same networks and blocks "
                              "(same n_nets, n_blocks; draw them from one key).")
     data = [fs._block_sums(_as_deformation(d), orders) for fs, d in pairs]
-    full = fn([{n: s.sum(0) / w.sum() for n, s in sums.items()} for w, sums in data])
-    reps = fn([{n: (s.sum(0)[None] - s) / (w.sum() - w)[:, None] for n, s in sums.items()}
-               for w, sums in data])
+    full_ms = [{n: s.sum(0) / w.sum() for n, s in sums.items()} for w, sums in data]
+    rep_ms = [{n: (s.sum(0)[None] - s) / (w.sum() - w)[:, None] for n, s in sums.items()}
+              for w, sums in data]
+    if extra is None:
+        full, reps = fn(full_ms), fn(rep_ms)
+    else:
+        extra = np.asarray(extra, dtype=np.float64)
+        if extra.ndim != 2 or extra.shape[0] != first.n_nets:
+            raise ValueError(f"`extra` must have shape (n_nets, K) = ({first.n_nets}, K), got "
+                             f"{extra.shape}.")
+        counts = np.asarray(first.block_counts)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        esum = np.add.reduceat(extra, starts, axis=0)  # (B, K)
+        full = fn(full_ms, esum.sum(0) / counts.sum())
+        reps = fn(rep_ms, (esum.sum(0)[None] - esum) / (counts.sum() - counts)[:, None])
     reps = np.asarray(reps)
     b = reps.shape[0]
     mean = reps.mean(axis=0)
