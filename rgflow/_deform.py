@@ -231,7 +231,8 @@ class FieldSample(eqx.Module):
         return self._full(est, order, full), self._full(err, order, full)
 
 
-def reweighted_jackknife(fn, pairs: Sequence, orders=(2, 4), *, extra=None):
+def reweighted_jackknife(fn, pairs: Sequence, orders=(2, 4), *, extra=None,
+                         replicates: bool = False):
     """Delete-one-block jackknife of `fn([moments_1, moments_2, ...]) -> array` over several
     (FieldSample, deformation) `pairs` on the same draws and blocks (e.g. a sample and its
     frequency-filtered twin from the same key, each weighted by its own deformation); block k
@@ -239,7 +240,8 @@ def reweighted_jackknife(fn, pairs: Sequence, orders=(2, 4), *, extra=None):
     (per-network statistics, e.g. a control variate), `fn(moments, extra_mean)` also gets their
     plain (unweighted) mean, left out with the same blocks.
 
-    **Returns:** `(bias-corrected estimate, standard error)`.
+    **Returns:** `(bias-corrected estimate, standard error)`, and the leave-one-block-out values
+    `(B, ...)` as a third element with `replicates=True` (for covariances).
     """
     pairs = list(pairs)
     if not pairs:
@@ -271,7 +273,8 @@ def reweighted_jackknife(fn, pairs: Sequence, orders=(2, 4), *, extra=None):
     b = reps.shape[0]
     mean = reps.mean(axis=0)
     est = b * np.asarray(full) - (b - 1) * mean
-    return est, np.sqrt((b - 1) / b * np.sum((reps - mean) ** 2, axis=0))
+    err = np.sqrt((b - 1) / b * np.sum((reps - mean) ** 2, axis=0))
+    return (est, err, reps) if replicates else (est, err)
 
 
 def _check_order(order):
