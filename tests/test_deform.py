@@ -164,7 +164,8 @@ def test_quick_profile_passes_its_contract():
     assert np.all(np.abs(mc - free - tree) <= 3 * err)
     assert np.all(np.abs(tree) >= 5 * err)
     assert np.any(np.abs(mc - free - 1.2 * tree) > 3 * err)
-    assert res["exclusion_1_2"]["z"] >= 5  # λ → 1.2λ excluded by the rule recorded in the JSON
+    ex = res["exclusion_1_2"]  # λ → 1.2λ excluded by the rule recorded in the JSON, s = 1 not
+    assert ex["z"] >= 5 and abs(ex["amplitude"] - 1) <= 3 * ex["amplitude_err"]
 
 
 def test_joint_jackknife_of_filtered_twin(sample):
