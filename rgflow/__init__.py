@@ -32,6 +32,8 @@ from ._deep import perturbative_connected as perturbative_connected
 from ._deform import Deformation as Deformation
 from ._deform import FieldSample as FieldSample
 from ._deform import box_quadrature as box_quadrature
+from ._deform import deformation_action as deformation_action
+from ._deform import diagram_prediction as diagram_prediction
 from ._deform import nyquist_points as nyquist_points
 from ._deform import reweighted_jackknife as reweighted_jackknife
 from ._deform import sample_fields as sample_fields
