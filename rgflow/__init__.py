@@ -32,6 +32,8 @@ from ._deep import perturbative_connected as perturbative_connected
 from ._deform import Deformation as Deformation
 from ._deform import FieldSample as FieldSample
 from ._deform import box_quadrature as box_quadrature
+from ._deform import deformation_action as deformation_action
+from ._deform import diagram_prediction as diagram_prediction
 from ._deform import nyquist_points as nyquist_points
 from ._deform import reweighted_jackknife as reweighted_jackknife
 from ._deform import sample_fields as sample_fields
@@ -126,6 +128,9 @@ from ._shellnet import three_ensemble_prediction as three_ensemble_prediction
 from ._training import TrainedMeasurement as TrainedMeasurement
 from ._training import train_ensemble as train_ensemble
 from ._training import training_model as training_model
+from ._treecv import TreeControlVariate as TreeControlVariate
+from ._treecv import free_moments as free_moments
+from ._treecv import tree_control_variate as tree_control_variate
 from ._tuples import sorted_tuples as sorted_tuples
 from ._tuples import to_full as to_full
 from ._variance import ConditionalEstimate as ConditionalEstimate

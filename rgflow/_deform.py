@@ -42,7 +42,8 @@ from ._tuples import n_tuples, sorted_tuples, to_full
 from ._validate import check_ensemble, check_inputs, check_key, check_positive_int
 
 __all__ = ["Deformation", "FieldSample", "box_quadrature", "nyquist_points", "sample_fields",
-           "reweighted_jackknife", "tree_four_point", "tadpole_two_point"]
+           "reweighted_jackknife", "tree_four_point", "tadpole_two_point", "deformation_action",
+           "diagram_prediction"]
 
 
 def _finite_real(name, value, *, minimum=None):
@@ -231,13 +232,17 @@ class FieldSample(eqx.Module):
         return self._full(est, order, full), self._full(err, order, full)
 
 
-def reweighted_jackknife(fn, pairs: Sequence, orders=(2, 4)):
+def reweighted_jackknife(fn, pairs: Sequence, orders=(2, 4), *, extra=None,
+                         replicates: bool = False):
     """Delete-one-block jackknife of `fn([moments_1, moments_2, ...]) -> array` over several
     (FieldSample, deformation) `pairs` on the same draws and blocks (e.g. a sample and its
     frequency-filtered twin from the same key, each weighted by its own deformation); block k
-    leaves every sample at once, numerators and weight normalisations.
+    leaves every sample at once, numerators and weight normalisations. With `extra` `(M, K)`
+    (per-network statistics, e.g. a control variate), `fn(moments, extra_mean)` also gets their
+    plain (unweighted) mean, left out with the same blocks.
 
-    **Returns:** `(bias-corrected estimate, standard error)`.
+    **Returns:** `(bias-corrected estimate, standard error)`, and the leave-one-block-out values
+    `(B, ...)` as a third element with `replicates=True` (for covariances).
     """
     pairs = list(pairs)
     if not pairs:
@@ -250,14 +255,27 @@ def reweighted_jackknife(fn, pairs: Sequence, orders=(2, 4)):
             raise ValueError("the FieldSamples of `pairs` must have the same networks and blocks "
                              "(same n_nets, n_blocks; draw them from one key).")
     data = [fs._block_sums(_as_deformation(d), orders) for fs, d in pairs]
-    full = fn([{n: s.sum(0) / w.sum() for n, s in sums.items()} for w, sums in data])
-    reps = fn([{n: (s.sum(0)[None] - s) / (w.sum() - w)[:, None] for n, s in sums.items()}
-               for w, sums in data])
+    full_ms = [{n: s.sum(0) / w.sum() for n, s in sums.items()} for w, sums in data]
+    rep_ms = [{n: (s.sum(0)[None] - s) / (w.sum() - w)[:, None] for n, s in sums.items()}
+              for w, sums in data]
+    if extra is None:
+        full, reps = fn(full_ms), fn(rep_ms)
+    else:
+        extra = np.asarray(extra, dtype=np.float64)
+        if extra.ndim != 2 or extra.shape[0] != first.n_nets:
+            raise ValueError(f"`extra` must have shape (n_nets, K) = ({first.n_nets}, K), got "
+                             f"{extra.shape}.")
+        counts = np.asarray(first.block_counts)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        esum = np.add.reduceat(extra, starts, axis=0)  # (B, K)
+        full = fn(full_ms, esum.sum(0) / counts.sum())
+        reps = fn(rep_ms, (esum.sum(0)[None] - esum) / (counts.sum() - counts)[:, None])
     reps = np.asarray(reps)
     b = reps.shape[0]
     mean = reps.mean(axis=0)
     est = b * np.asarray(full) - (b - 1) * mean
-    return est, np.sqrt((b - 1) / b * np.sum((reps - mean) ** 2, axis=0))
+    err = np.sqrt((b - 1) / b * np.sum((reps - mean) ** 2, axis=0))
+    return (est, err, reps) if replicates else (est, err)
 
 
 def _check_order(order):
@@ -360,3 +378,54 @@ def tadpole_two_point(net: FreeCosNet, xs, box, n_grid: int, *, coupling: float 
         return full_mat
     t = sorted_tuples(xs.shape[0], 2)
     return full_mat[t[:, 0], t[:, 1]]
+
+
+# ------------------------------------------- the same predictions from the action code ---
+
+
+def deformation_action(net: FreeCosNet, deformation):
+    """The library's `rgflow.Action` of the deformed ensemble: the free cos-net's GP plus
+    `LocalCoupling(4, λ/4!)` (its convention is g ∫ f⁴ without 1/k!, so g = λ/4!). The mass term
+    δm²/2 ∫ f² is not an interaction of `Action` (G2 = K there); `diagram_prediction` adds it."""
+    from ._actions import Action, LocalCoupling
+
+    if not isinstance(net, FreeCosNet):
+        raise TypeError(f"`net` must be a rgflow.FreeCosNet, got {type(net).__name__}.")
+    d = _as_deformation(deformation)
+    if d.coupling6 != 0:
+        raise ValueError("`deformation` has a φ⁶ term: its O(g₆) 4-pt function is a tadpole, "
+                         "which the action's tree-level prediction does not contain.")
+    return Action(net, (LocalCoupling(4, d.coupling / 24),))
+
+
+def diagram_prediction(net: FreeCosNet, deformation, xs, box, *, options=None):
+    """The O(λ, δm²) tree 4-pt and tadpole 2-pt shifts of the deformed ensemble from the
+    library's action and diagram code (`rgflow.connected_correlator`, `vertex_integrals`),
+    an independent route to `tree_four_point` / `tadpole_two_point` (physics.md §12):
+
+        δG4_c = −4! g ∫_V Π_i G(x_i − y),   δG2 = −(4·3 g G(0) + δm²) ∫_V G(x₁ − y) G(y − x₂),
+
+    g = λ/4!. The action code integrates over [−L, L]^d; the free field is translation
+    invariant, so the points are shifted by the centre of the cubic box V (equal sides).
+    d_in = 1 or 3 (the traced propagator).
+
+    **Returns:** `(four_point, two_point)` on `rgflow.sorted_tuples(P, 4)` and `(P, 2)`.
+    """
+    from ._integrals import vertex_integrals
+    from ._predict import connected_correlator
+
+    action = deformation_action(net, deformation)
+    d = _as_deformation(deformation)
+    xs = check_inputs(xs, net.d_in)
+    box = check_box(box, net.d_in)
+    sides = np.array([hi - lo for lo, hi in box])
+    if not np.allclose(sides, sides[0], rtol=1e-12, atol=0.0):
+        raise ValueError(f"`box` must be a cube (equal sides) for the action code, got {box}.")
+    centre = np.array([0.5 * (lo + hi) for lo, hi in box])
+    half = jnp.asarray([0.5 * sides[0]])
+    shifted = xs - centre
+    four = connected_correlator(action, shifted, half, 4, options=options)[0]
+    i2 = vertex_integrals(net, shifted, half, 2, options=options)[0]
+    g = action.interactions[0].coupling
+    two = -(12 * g * net.g0 + d.mass_shift) * i2
+    return np.asarray(four), np.asarray(two)

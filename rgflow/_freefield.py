@@ -51,6 +51,7 @@ __all__ = ["FreeCosNet", "free_propagator", "free_g4_connected"]
 _REGULATORS = ("sharp", "smooth")
 _C_D = {1: 1 / math.pi, 2: 1 / (2 * math.pi), 3: 1 / (2 * math.pi**2)}
 _BISECTION_STEPS = 64
+_TRACED_MAX_DISTANCE = 16.0  # r range of the traced sharp propagator
 
 
 def _check_mass_cutoff(mass, cutoff, regulator, d_in):
@@ -220,10 +221,43 @@ class FreeCosNet(AbstractNet):
         return self.propagator(np.linalg.norm(t, axis=-1)) / self.g0
 
     def kernel(self, x, y):
-        """K(x, y) = G_Λ(|x − y|) `(P, Q)`."""
+        """K(x, y) = G_Λ(|x − y|) `(P, Q)`; traced inputs (inside `jax.jit`, e.g. the vertex
+        integrals of `rgflow.connected_correlator`) use `traced_propagator`."""
+        if isinstance(x, jax.core.Tracer) or isinstance(y, jax.core.Tracer):
+            x, y = jnp.atleast_2d(x), jnp.atleast_2d(y)
+            return self.traced_propagator(jnp.linalg.norm(x[:, None] - y[None], axis=-1))
         x, y = self._points(x, y)
         x, y = np.asarray(x), np.asarray(y)
         return jnp.asarray(self.propagator(np.linalg.norm(x[:, None] - y[None], axis=-1)))
+
+    def traced_propagator(self, r, *, max_distance: float = _TRACED_MAX_DISTANCE):
+        """G_Λ(r) in JAX (traceable, differentiable), d_in = 1 or 3: the smooth regulator in
+        closed form; the sharp one by composite Gauss–Legendre in p with panels resolving
+        cos(p r) up to r = `max_distance` (NaN beyond it, never a silent wrong value).
+        d_in = 2 (J₀) raises a TypeError: use `propagator` on concrete inputs."""
+        d, m, lam = self.d_in, float(self.mass), float(self.cutoff)
+        if d == 2:
+            raise TypeError("FreeCosNet's kernel is traceable in d_in = 1, 3 only (d_in = 2 "
+                            "needs J₀); evaluate it on concrete (NumPy) inputs.")
+        r = jnp.abs(r)
+        if self.regulator == "smooth":
+            s = lam**2 / (lam**2 - m**2)
+            if d == 1:
+                return s * (jnp.exp(-m * r) / (2 * m) - jnp.exp(-lam * r) / (2 * lam))
+            safe = jnp.where(r > 0, r, 1.0)
+            val = (jnp.exp(-m * safe) - jnp.exp(-lam * safe)) / (4 * jnp.pi * safe)
+            return s * jnp.where(r > 0, val, (lam - m) / (4 * jnp.pi))
+        h = min(m, lam, 0.5 * math.pi / max_distance)
+        p, wq = _gl_panels(0.0, lam, max(2, math.ceil(lam / h)))
+        rho = jnp.asarray(p ** (d - 1) / (p**2 + m**2) * wq)
+        t = r[..., None] * jnp.asarray(p)
+        if d == 1:
+            ang = jnp.cos(t)
+        else:
+            safe = jnp.where(t > 0, t, 1.0)
+            ang = jnp.where(t > 0, jnp.sin(safe) / safe, 1.0)
+        out = _C_D[d] * (ang * rho).sum(axis=-1)
+        return jnp.where(r <= max_distance, out, jnp.nan)
 
     def kernel_w(self, x, y):
         return self.kernel(x, y)

@@ -1,5 +1,9 @@
 """φ⁴ by reweighting a cos-net ensemble (physics.md §12): the O(λ) tree and tadpole checks with
-z-scores, their resolution, checks broken on purpose, the negative control, bad input."""
+z-scores, their resolution, checks broken on purpose, the negative control, bad input; the tree
+control variate (exact finite-N moments, unbiasedness, variance removed) and the 2-pt O(λ)
+slope from the exact derivatives at λ = 0."""
+
+import math
 
 import equinox as eqx
 import jax
@@ -12,11 +16,14 @@ from rgflow import (
     Deformation,
     FreeCosNet,
     box_quadrature,
+    free_moments,
     nyquist_points,
     sample_fields,
     tadpole_two_point,
+    tree_control_variate,
     tree_four_point,
 )
+from rgflow._treecv import _even_partitions
 
 BOX = [[-1.5, 2.0]]
 XS = np.array([[-0.5], [0.0], [0.5], [1.0]])
@@ -148,7 +155,8 @@ def test_bad_input(sample):
 @pytest.mark.slow
 def test_quick_profile_passes_its_contract():
     """The JSON contract of `phi4_network` (quick profile): |mc − free − tree| ≤ 3 mc_err and
-    |tree| ≥ 5 mc_err at every configuration; 1.2·tree fails somewhere."""
+    |tree| ≥ 5 mc_err at every configuration; 1.2·tree fails somewhere, and the combined
+    amplitude excludes λ → 1.2λ at ≥ 5σ."""
     from rgflow.studies import phi4_network as study
 
     res = study.run(dict(study.DEFAULTS["quick"]))["phi4_network_d1"]["tree_check"]
@@ -156,6 +164,8 @@ def test_quick_profile_passes_its_contract():
     assert np.all(np.abs(mc - free - tree) <= 3 * err)
     assert np.all(np.abs(tree) >= 5 * err)
     assert np.any(np.abs(mc - free - 1.2 * tree) > 3 * err)
+    ex = res["exclusion_1_2"]  # λ → 1.2λ excluded by the rule recorded in the JSON, s = 1 not
+    assert ex["z"] >= 5 and abs(ex["amplitude"] - 1) <= 3 * ex["amplitude_err"]
 
 
 def test_joint_jackknife_of_filtered_twin(sample):
@@ -180,3 +190,184 @@ def test_joint_jackknife_of_filtered_twin(sample):
             **{k: getattr(low, k) for k in ("net", "xs", "box", "n_grid", "max_frequency")},
             "fields": low.fields[:-1], "integrals": low.integrals[:-1],
             "block_counts": low.block_counts - np.eye(16, dtype=int)[0]}), 0.0)])
+
+
+# ---------------------------------------- the tree control variate (rgflow._treecv) ---
+
+CV_CONFIGS = np.array([(0, 0, 0, 0), (1, 1, 2, 2), (0, 1, 2, 3)])
+
+
+@pytest.fixture(scope="module")
+def sample_cv(sample):
+    net, fs = sample
+    return net, fs, rgflow.tree_control_variate(fs, CV_CONFIGS)
+
+
+def test_even_partitions_count():
+    # partitions of n into even blocks: 1, 1, 4, 31, 379 (n = 0, 2, 4, 6, 8)
+    assert [len(list(_even_partitions(tuple(range(n))))) for n in (0, 2, 4, 6, 8)] == [
+        1, 1, 4, 31, 379]
+
+
+def test_free_moments_against_cumulants():
+    """Order 2 is G; order 4 minus Wick is the closed-form κ4 (`exact_connected`, a cumulant
+    bracket, not a partition sum); order 6 likewise against κ6. Broken: N^|π| in place of the
+    falling factorial N!/(N − |π|)! fails."""
+    net = FreeCosNet(width=7, d_in=1, mass=1.0, cutoff=3.0)
+    xs = np.array([[-0.3], [0.2], [0.9]])
+    t2, t4, t6 = (rgflow.sorted_tuples(3, n) for n in (2, 4, 6))
+    g = np.asarray(net.kernel(xs, xs))
+    assert np.allclose(free_moments(net, xs, t2), g[t2[:, 0], t2[:, 1]], rtol=1e-13)
+    from rgflow._tuples import wick_sum
+
+    k4 = free_moments(net, xs, t4) - np.asarray(wick_sum(g, t4))
+    assert np.allclose(k4, net.exact_connected(xs, 4, full=False), rtol=1e-12, atol=1e-15)
+    # order 6: m6 = κ6 + Σ_15 κ4 G + Σ_15 GGG
+    m6 = free_moments(net, xs, t6)
+    k4f = np.asarray(net.exact_connected(xs, 4))
+    from rgflow._tuples import splits
+
+    mixed = sum(g[t6[:, a], t6[:, b]] * k4f[t6[:, r[0]], t6[:, r[1]], t6[:, r[2]], t6[:, r[3]]]
+                for (a, b), r in splits(6, 2))
+    k6 = m6 - mixed - np.asarray(wick_sum(g, t6))
+    assert np.allclose(k6, net.exact_connected(xs, 6, full=False), rtol=1e-10, atol=1e-14)
+    # broken: independent neurons counted with replacement (N^|π|) is off at O(1/N)
+    import rgflow._treecv as tcv
+
+    orig = math.prod
+    try:
+        tcv.math.prod = lambda it: orig(
+            [7 if isinstance(v, int) and 0 < v < 7 else v for v in it])  # N − j → N
+        broken = free_moments(net, xs, t4) - np.asarray(wick_sum(g, t4))
+    finally:
+        tcv.math.prod = orig
+    assert not np.allclose(broken, net.exact_connected(xs, 4, full=False), rtol=1e-3)
+
+
+def test_free_moments_against_monte_carlo(sample_cv):
+    """Order 8 at one point and order 6 at three points against the sample (z-scores; the 1/N
+    parts, 1.5 % at order 8, are below this resolution: the exact test above resolves them)."""
+    net, fs, _ = sample_cv
+    f = np.asarray(fs.fields)
+    for t in (np.array([[0] * 8]), np.array([[0, 0, 1, 1, 2, 3]])):
+        exact = free_moments(net, XS, t)[0]
+        prod = np.prod(f[:, t[0]], axis=1)
+        err = prod.std() / math.sqrt(len(prod))
+        assert abs(prod.mean() - exact) < 4 * err, (t, prod.mean(), exact, err)
+
+
+def test_control_variate_unbiased_and_effective(sample_cv):
+    """Z̄_T agrees with its exact mean (z-scores, so the corrected estimator stays unbiased);
+    with the coefficient λ/4! the 4-pt shift still matches the tree and its variance drops
+    > 4×; broken: a wrong mean (×1.3) is detected, the wrong sign of the coefficient inflates
+    the error."""
+    net, fs, cv = sample_cv
+    z = cv.values
+    err = z.std(0, ddof=1) / math.sqrt(len(z))
+    assert np.max(np.abs((z.mean(0) - cv.mean) / err)) < 4
+    assert np.min(np.abs(cv.mean) / err) > 4  # E₀ Z itself resolved
+    lam = 0.2
+    d = Deformation(lam, mass_shift=-lam * net.g0 / 2)
+    t4 = [tuple(t) for t in rgflow.sorted_tuples(4, 4)]
+    cidx = [t4.index(tuple(c)) for c in CV_CONFIGS]
+    tree = rgflow.tree_four_point(net, XS, BOX, fs.n_grid, coupling=lam, full=False)[cidx]
+    from rgflow._ensemble import connected_from_moments
+
+    def est(coef, mean):
+        def fn(ms, zbar):
+            return (connected_from_moments(ms[0], 4, 4)[..., cidx]
+                    - connected_from_moments(ms[1], 4, 4)[..., cidx] + coef * (zbar - mean))
+        return rgflow.reweighted_jackknife(fn, [(fs, d), (fs, 0.0)], extra=z)
+
+    plain, plain_err = est(0.0, cv.mean)
+    s, e = est(cv.coefficient(d), cv.mean)
+    assert np.max(np.abs((s - tree) / e)) < 3.5
+    assert np.min((plain_err / e) ** 2) > 4
+    assert np.min(np.abs(tree) / e) > 15
+    bad, bad_e = est(cv.coefficient(d), 1.3 * cv.mean)
+    assert np.max(np.abs((bad - tree) / bad_e)) > 5
+    _, wrong_e = est(-cv.coefficient(d), cv.mean)
+    assert np.all(wrong_e > plain_err)
+
+
+def test_two_point_slope_from_derivatives(sample_cv):
+    """The O(λ) 2-pt slope a = −κ(f f, ∫f⁴/4!) (exact derivative of the reweighted estimate at
+    λ = 0) against the tadpole −(G(0)/2) ∫_V G G; the mass insertion likewise; broken: the
+    symmetry factor λ instead of λ/2 is excluded."""
+    from rgflow.studies.phi4_network import _taylor
+
+    net, fs, _ = sample_cv
+    pidx = [0, 2, 5, 9]
+    unit = rgflow.tadpole_two_point(net, XS, BOX, fs.n_grid, mass_shift=1.0, full=False)[pidx]
+    tad = _taylor(fs, pidx, 0.5 * net.g0 * unit, kind="coupling")
+    assert np.max(np.abs(tad["z_a"])) < 3.5 and np.min(tad["resolution_a"]) > 10
+    wrong = (np.asarray(tad["a"]) - net.g0 * unit) / np.asarray(tad["a_err"])
+    assert np.max(np.abs(wrong)) > 5
+    mass = _taylor(fs, pidx, unit, kind="mass")
+    assert np.max(np.abs(mass["z_a"])) < 3.5 and np.min(mass["resolution_a"]) > 10
+
+
+def test_bad_input_control_variate(sample_cv):
+    net, fs, _ = sample_cv
+    with pytest.raises(ValueError, match="even length"):
+        free_moments(net, XS, np.zeros((1, 3), dtype=int))
+    with pytest.raises(ValueError, match="even length"):
+        free_moments(net, XS, np.zeros((1, 10), dtype=int))
+    with pytest.raises(ValueError, match="index"):
+        free_moments(net, XS, np.array([[0, 9]]))
+    with pytest.raises(TypeError, match="FreeCosNet"):
+        free_moments(rgflow.CosNet(width=3), XS, np.zeros((1, 2), dtype=int))
+    with pytest.raises(ValueError, match="configs"):
+        tree_control_variate(fs, np.array([[0, 1, 2]]))
+    with pytest.raises(ValueError, match="configs"):
+        tree_control_variate(fs, np.array([[0, 1, 2, 7]]))
+    with pytest.raises(ValueError, match="extra"):
+        rgflow.reweighted_jackknife(lambda ms, e: ms[0][2], [(fs, 0.0)], orders=(2,),
+                                    extra=np.zeros((3, 1)))
+
+
+def test_action_code_predicts_the_deformed_ensemble(sample_cv):
+    """`Action(FreeCosNet, LocalCoupling(4, λ/4!))` through the library's diagram code
+    (`connected_correlator`, `vertex_integrals`: a cube-polar graded rule) against the box
+    Gauss–Legendre route of `tree_four_point`/`tadpole_two_point`, and against Monte Carlo
+    (tree with the control variate, tadpole from the derivative). Broken: the box not centred
+    (the points not shifted) fails against the quadrature, g = λ instead of λ/4! against MC."""
+    from rgflow.studies.phi4_network import _taylor
+
+    net, fs, cv = sample_cv
+    lam = 0.2
+    d = Deformation(lam, mass_shift=0.0)
+    four, two = rgflow.diagram_prediction(net, d, XS, BOX)
+    tree = tree_four_point(net, XS, BOX, fs.n_grid, coupling=lam, full=False)
+    tad = tadpole_two_point(net, XS, BOX, fs.n_grid, coupling=lam, full=False)
+    assert np.allclose(four, tree, rtol=1e-10, atol=0) and np.allclose(two, tad, rtol=1e-10)
+    _, mass_only = rgflow.diagram_prediction(net, Deformation(0.0, mass_shift=0.3), XS, BOX)
+    assert np.allclose(mass_only, tadpole_two_point(net, XS, BOX, fs.n_grid, mass_shift=0.3,
+                                                    full=False), rtol=1e-10)
+    # against Monte Carlo: the 4-pt shift (normal-ordered weights, control variate Z_T) ...
+    t4 = [tuple(t) for t in rgflow.sorted_tuples(4, 4)]
+    cidx = [t4.index(tuple(c)) for c in CV_CONFIGS]
+    from rgflow._ensemble import connected_from_moments
+
+    def fn(ms, zbar):
+        return (connected_from_moments(ms[0], 4, 4)[..., cidx]
+                - connected_from_moments(ms[1], 4, 4)[..., cidx] + lam / 24 * (zbar - cv.mean))
+
+    s, e = rgflow.reweighted_jackknife(
+        fn, [(fs, Deformation(lam, mass_shift=-lam * net.g0 / 2)), (fs, 0.0)], extra=cv.values)
+    assert np.max(np.abs((s - four[cidx]) / e)) < 3.5
+    # ... and the 2-pt slope at λ = 0 against the action's tadpole per unit λ
+    pidx = [0, 2, 5, 9]
+    slope = _taylor(fs, pidx, two[pidx] / lam, kind="coupling")
+    assert np.max(np.abs(slope["z_a"])) < 3.5 and np.min(slope["resolution_a"]) > 10
+    # broken: the points not shifted to the box centre (a box [−1.75, 1.75] instead of V) is
+    # seen by the quadrature route (Monte Carlo does not resolve it: |z| ≤ 1.3 here)
+    off, off2 = rgflow.diagram_prediction(net, d, XS, [[-1.75, 1.75]])
+    assert not np.allclose(off, tree, rtol=1e-3) and not np.allclose(off2, tad, rtol=1e-3)
+    # broken: the action's coupling without the 1/4! (g = λ)
+    assert np.max(np.abs((s - 24 * four[cidx]) / e)) > 5
+    with pytest.raises(ValueError, match="cube"):
+        rgflow.diagram_prediction(rgflow.FreeCosNet(width=5, d_in=3), d, np.zeros((1, 3)),
+                                  [[0, 1], [0, 1], [0, 2]])
+    with pytest.raises(ValueError, match="φ⁶"):
+        rgflow.deformation_action(net, Deformation(0.1, coupling6=0.1))

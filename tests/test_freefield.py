@@ -5,6 +5,7 @@ sampling, bad input."""
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import integrate
@@ -142,3 +143,17 @@ def test_filtered_kernel_is_the_lower_cutoff_propagator(d):
     big = FreeCosNet(width=1, d_in=d, mass=M, cutoff=LAM)
     small = FreeCosNet(width=1, d_in=d, mass=M, cutoff=3.0)
     assert abs(big.g0 * big.neuron_fraction(3.0) - small.g0) < 1e-14
+
+
+def test_traced_propagator():
+    """The JAX propagator (used when the action code traces the kernel) equals the NumPy one in
+    d_in = 1, 3 (sharp and smooth), is NaN beyond its range, and d_in = 2 is refused."""
+    r = np.linspace(0.0, 12.0, 9)
+    for d, reg in ((1, "sharp"), (3, "sharp"), (1, "smooth"), (3, "smooth")):
+        net = FreeCosNet(width=4, d_in=d, mass=1.0, cutoff=5.0, regulator=reg)
+        traced = np.asarray(jax.jit(net.traced_propagator)(r))
+        assert np.allclose(traced, net.propagator(r), rtol=1e-11, atol=1e-14), (d, reg)
+    net = FreeCosNet(width=4, d_in=1, mass=1.0, cutoff=5.0)
+    assert np.isnan(np.asarray(net.traced_propagator(jnp.asarray([20.0])))[0])
+    with pytest.raises(TypeError, match="d_in = 1, 3"):
+        FreeCosNet(width=4, d_in=2, mass=1.0, cutoff=5.0).traced_propagator(jnp.asarray([1.0]))
