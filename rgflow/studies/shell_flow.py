@@ -272,7 +272,8 @@ def plot_shell(res: dict, stem) -> list:
         ell = np.asarray(t["ell"])
         ax.plot(ell, t["lambda_tilde"], "-", color=f"C{i}", label=f"$d={d}$")
         if int(d) < 4:
-            ax.plot(ell, res["u0"] * np.exp((4 - int(d)) * ell), "--", color=f"C{i}", lw=0.7)
+            lin = res["u0"] * np.exp((4 - int(d)) * ell)
+            ax.plot(ell[lin <= 1.5], lin[lin <= 1.5], "--", color=f"C{i}", lw=0.7)
             ax.axhline(t["fixed_point_order2"]["lambda_tilde"], color=f"C{i}", ls=":", lw=0.8)
     ax.set_yscale("log")
     ax.set_ylim(res["u0"] * 0.5, 6.0)
