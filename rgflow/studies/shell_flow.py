@@ -257,8 +257,8 @@ def _caption(res: dict) -> str:
         "along its relevant direction. (f) Correlation-length exponent ν at Wilson–Fisher, d = 3, "
         f"in the polynomial truncation about φ = 0 of order K = {orders[0]}…{orders[-1]} "
         f"(U to φ^(2K)): sharp cutoff (this flow) {_nu_list(wf, 'sharp')}, not converged in K "
-        f"(last step {wf['sharp_last_step']:.2f}; the expansion of the sharp-cutoff LPA about "
-        f"φ = 0 is not convergent); the library's Litim LPA {_nu_list(wf, 'litim')} (last step "
+        f"(last step {wf['sharp_last_step']:.2f}; docs/physics.md §13: it oscillates at K = 6–8); "
+        "the library's Litim LPA {_nu_list(wf, 'litim')} (last step "
         f"{wf['litim_last_step']:.2f}), converging to its full-potential value "
         f"{wf['litim_converged_nu']:.3f} (dotted). Two schemes: only the Gaussian eigenvalues "
         "(d) must agree. No networks are involved in this figure.")
@@ -394,8 +394,8 @@ def summary(config: dict, results: dict) -> list[tuple]:
                      f"{s.get('nu', float('nan')):.4f} vs {li.get('nu', float('nan')):.4f}",
                      "scheme dependent (Litim converged 0.6496)"))
     bad = [d for d, t in r["trajectories"].items() if not (t["succeeded"] and t["accurate"])]
-    bad += ["4 (to ℓ = %g)" % ELL4] * (not r["trajectories"]["4"]["long"]["accurate"])
-    bad += ["3 (to ℓ = %g)" % ELL3] * (not r["d3_flows"]["critical"]["accurate"])
+    bad += [f"4 (to ℓ = {ELL4:g})"] * (not r["trajectories"]["4"]["long"]["accurate"])
+    bad += [f"3 (to ℓ = {ELL3:g})"] * (not r["d3_flows"]["critical"]["accurate"])
     rows.append(("critical trajectories on their accuracy check (rtol 1e-10 vs 1e-13, re-timed, < 1e-4)",
                  "all" if not bad else f"not d = {bad}", "all",
                  "ok" if not bad else f"FAILED: d = {bad}"))
