@@ -4,8 +4,9 @@ power counting, and flows around Wilson–Fisher in d = 3 (physics.md §13). Log
 
 The flow is the sharp-cutoff one-loop (Wegner–Houghton LPA) flow of `rgflow._shell` in the
 rescaled couplings r = m²/Λ², u = λΛ^{d−4} (u₆ = λ₆Λ^{2d−6} for the eigenvalues), RG time
-ℓ = ln(Λ₀/Λ) towards the IR. λ̃(ℓ) is shown as K_d u (K_d = S_d/(2π)^d, the loop factor) on
-trajectories on the critical surface through K_d u = `u0` (`critical_trajectory`: traced towards
+ℓ = ln(Λ₀/Λ) towards the IR. The figure shows λ̃ ≡ K_d u = K_d λΛ^{d−4} (K_d = S_d/(2π)^d, the
+loop factor; one definition in figure, caption and JSON) on trajectories on the critical surface
+through λ̃ = `u0` (`critical_trajectory`: traced towards
 the UV, where the relevant r contracts onto the surface, then re-timed): the relevant r is tuned
 away, so the curves show the flow of the quartic itself. The Wilson–Fisher comparison with the library's
 Litim-regulator LPA is between two *schemes* (sharp vs Litim cutoff) in the same polynomial
@@ -38,9 +39,9 @@ from ._progress import Bar
 TITLE = "Momentum-shell RG: λ̃(ℓ) in d = 1..4, Gaussian eigenvalues, Wilson–Fisher (beyond the paper)"
 SCHEMA = {"u0": real(positive=True), "ell_max": real(positive=True), "max_order": integer(2),
           "n_save": integer(8), "litim": choice(True, False)}
-HELP = {"u0": "initial K_d u of the λ̃(ℓ) trajectories",
+HELP = {"u0": "initial λ̃ = K_d λΛ^{d−4} of the λ̃(ℓ) trajectories",
         "ell_max": "largest RG time ℓ = ln(Λ0/Λ)",
-        "max_order": "largest polynomial truncation order (φ^{2N}) of the Wilson–Fisher table",
+        "max_order": "largest polynomial truncation order K (U to φ^{2K}) of the Wilson–Fisher table",
         "n_save": "saved points per trajectory",
         "litim": "also solve the library's Litim LPA at the same orders (the comparison column)"}
 DEFAULTS = {"quick": {"u0": 0.02, "ell_max": 10.0, "max_order": 5, "n_save": 160, "litim": True},
@@ -51,8 +52,9 @@ DIRECTION = ("ℓ = ln(Λ0/Λ) increases towards the IR (the shell Λ0 e^{-ℓ} 
              "out); y > 0: the coupling grows towards the IR (relevant).")
 
 
-def critical_trajectory(d: float, u0: float, ell_max: float, n_save: int) -> dict:
-    """The critical trajectory (r(ℓ), K_d u(ℓ)) with K_d u(0) = `u0`, ℓ ∈ [0, `ell_max`].
+def critical_trajectory(d: float, u0: float, ell_max: float, n_save: int, grid=None) -> dict:
+    """The critical trajectory (r(ℓ), λ̃(ℓ)), λ̃ = K_d u = K_d λΛ^{d−4}, with λ̃(0) = `u0`,
+    ℓ ∈ [0, `ell_max`] (on `n_save` equally spaced points, or on `grid` if given).
 
     Traced towards the UV (ℓ decreasing), where the relevant r contracts onto the critical
     surface: for d < 4 from Wilson–Fisher (order-2 closed form) displaced by 1e-8 along its
@@ -73,7 +75,7 @@ def critical_trajectory(d: float, u0: float, ell_max: float, n_save: int) -> dic
     else:
         ke = u0 / (1 + 1.5 * u0 * (ell_max + 10))
         start, span = np.array([0.0, ke / k]), -(ell_max + 20.0)
-    grid = np.linspace(0.0, ell_max, n_save)
+    grid = np.linspace(0.0, ell_max, n_save) if grid is None else np.asarray(grid, float)
     curves = []
     for rtol in (1e-10, 1e-13):
         fl = shell_flow_rescaled(start, span, d=d, n_save=8000, rtol=rtol, atol=rtol * 1e-2)
@@ -98,34 +100,51 @@ def critical_trajectory(d: float, u0: float, ell_max: float, n_save: int) -> dic
             "max_loop_parameter": fl.max_loop_parameter, "start": start.tolist(), "span": span}
 
 
+ELL4 = 500.0  # the d = 4 (marginal) trajectory is also traced to ℓ = ELL4, where its log decay shows
+ELL3 = 25.0   # the d = 3 critical trajectory of panel (e) is traced to ℓ = ELL3 (at Wilson–Fisher)
+NOTATION = {
+    "lambda_tilde": "λ̃ ≡ K_d λ Λ^(d−4), K_d = S_d/(2π)^d (the loop factor): the dimensionless "
+                    "quartic (the flow code's internal u = λΛ^(d−4) = λ̃/K_d)",
+    "r": "r = m²/Λ²",
+    "y_r, y_lambda, y_6": "RG eigenvalues at the Gaussian point of r, λ̃, λ̃₆ (relevant ⇔ y > 0)",
+    "ell": "ℓ = ln(Λ0/Λ), towards the IR",
+    "order K": "polynomial truncation order of the Wilson–Fisher table: U(φ) to φ^(2K)"}
+
+
 def shell_study(*, u0: float = 0.02, ell_max: float = 10.0, max_order: int = 5,
                 n_save: int = 120, litim: bool = True, progress=False) -> dict:
     """All numbers of the figure (module docstring). **Returns:** a JSON-ready dict."""
     bar = Bar(4, "shell RG: trajectories, eigenvalues, Wilson–Fisher, dimensionful step", progress)
-    out: dict = {"direction": DIRECTION, "u0": u0, "ell_max": ell_max,
+    out: dict = {"direction": DIRECTION, "u0": u0, "ell_max": ell_max, "notation": NOTATION,
                  "convention": "S = ∫ ½(∂φ)² + ½m²φ² + λφ⁴/4! + λ₆φ⁶/6!, sharp cutoff |p| <= Λ; "
-                               "r = m²/Λ², u = λΛ^(d−4), u₆ = λ₆Λ^(2d−6)",
-                 "truncation": "trajectories: (r, u); eigenvalues: (r, u, u₆)"}
-    # (a, b) λ̃(ℓ) and r(ℓ) on the critical surface, d = 1..4
+                               "r = m²/Λ², λ̃ = K_d λΛ^(d−4), λ̃₆ ∝ λ₆Λ^(2d−6)",
+                 "truncation": "trajectories: (r, λ̃); eigenvalues: (r, λ̃, λ̃₆)"}
+    # (a, b) λ̃(ℓ) and r(ℓ) on the critical surface, d = 1..4; (c) d = 4 to ℓ = ELL4
     traj = {}
     for d in (1.0, 2.0, 3.0, 4.0):
         k = loop_factor(d)
         ct = critical_trajectory(d, u0, ell_max, n_save)
-        entry = {"K_d": k, "ell": ct["ell"].tolist(), "K_u": ct["K_u"].tolist(),
+        entry = {"K_d": k, "ell": ct["ell"].tolist(), "lambda_tilde": ct["K_u"].tolist(),
                  "r": ct["r"].tolist(), "succeeded": ct["succeeded"], "accurate": ct["accurate"],
                  "error_estimate": ct["error_estimate"],
-                 "max_loop_parameter": ct["max_loop_parameter"], "y_u": 4 - d,
+                 "max_loop_parameter": ct["max_loop_parameter"], "y_lambda": 4 - d,
                  "traced_from": ct["start"], "traced_span": ct["span"]}
         if d < 4:
             eps = 4 - d
             rs = -eps / (6 + eps)
-            entry["fixed_point_order2"] = {"r": rs, "K_u": 2 * eps * (1 + rs) ** 2 / 3}
+            entry["fixed_point_order2"] = {"r": rs, "lambda_tilde": 2 * eps * (1 + rs) ** 2 / 3}
         else:
             entry["one_loop_log"] = (u0 / (1 + 1.5 * u0 * ct["ell"])).tolist()
+            grid = np.concatenate([[0.0], np.geomspace(0.01, ELL4, n_save)])
+            lg = critical_trajectory(d, u0, ELL4, n_save, grid=grid)
+            entry["long"] = {"ell": grid.tolist(), "lambda_tilde": lg["K_u"].tolist(),
+                             "r": lg["r"].tolist(), "accurate": lg["accurate"],
+                             "succeeded": lg["succeeded"], "error_estimate": lg["error_estimate"],
+                             "one_loop_log": (u0 / (1 + 1.5 * u0 * grid)).tolist()}
         traj[str(int(d))] = entry
     out["trajectories"] = traj
     bar.update()
-    # (c) Gaussian eigenvalues against power counting (order-3 truncation, hand equations)
+    # (d) Gaussian eigenvalues against power counting (order-3 truncation, hand equations)
     ds = np.linspace(1.0, 4.0, 13)
     eig, dev = [], 0.0
     for d in ds:
@@ -140,7 +159,7 @@ def shell_study(*, u0: float = 0.02, ell_max: float = 10.0, max_order: int = 5,
                        "power_counting": [power_counting(float(d)).tolist() for d in ds],
                        "series_order4": lpa4}
     bar.update()
-    # (d) Wilson–Fisher in d = 3: sharp (this module) and Litim (rgflow._frg), same truncations
+    # (f) Wilson–Fisher in d = 3: sharp (this module) and Litim (rgflow._frg), same truncations
     wf = {"sharp": {}, "litim": {}}
     for n in range(2, max_order + 1):
         try:
@@ -161,21 +180,34 @@ def shell_study(*, u0: float = 0.02, ell_max: float = 10.0, max_order: int = 5,
     wf["nu_order2_closed_form"] = 3 / (1 + math.sqrt(22))
     wf["litim_converged_nu"] = LPA_NU_D3
     wf["compared"] = ("sharp-cutoff (Wegner–Houghton) LPA vs Litim-regulator LPA, both polynomial "
-                      "in φ² about φ = 0 to the same order N: different schemes, only the "
-                      "Gaussian eigenvalues are scheme independent; ν differs at every N")
+                      "in φ² about φ = 0 to the same order K: different schemes, only the "
+                      "Gaussian eigenvalues are scheme independent; ν differs at every K")
+    for scheme in ("sharp", "litim"):
+        nus = [v["nu"] for v in wf[scheme].values() if "nu" in v]
+        # the truncation-order convergence: the last step of the sequence in K
+        wf[scheme + "_last_step"] = abs(nus[-1] - nus[-2]) if len(nus) > 1 else float("nan")
     out["wilson_fisher"] = wf
+    # (e) d = 3 flows in the (r, λ̃) plane around the critical surface
     k3 = loop_factor(3.0)
     fp2 = wf["sharp"]["2"]["couplings"]
     t3 = traj["3"]
-    r_c = float(np.interp(0.05, t3["K_u"], t3["r"]))
+    r_c = float(np.interp(0.05, t3["lambda_tilde"], t3["r"]))
     flows = []
     for dr in (-1e-3, -1e-5, -1e-7, 1e-7, 1e-5, 1e-3):
         fl = shell_flow_rescaled([r_c + dr, 0.05 / k3], ell_max, d=3.0, n_save=n_save)
         ok = np.isfinite(fl.couplings[:, 0])
         flows.append({"r0": r_c + dr, "r": fl.couplings[ok, 0].tolist(),
-                      "K_u": (k3 * fl.couplings[ok, 1]).tolist(), "succeeded": fl.succeeded})
-    out["d3_flows"] = {"K_u0": 0.05, "r_critical": r_c, "flows": flows,
-                       "fixed_point": {"r": fp2[0], "K_u": k3 * fp2[1]}}
+                      "lambda_tilde": (k3 * fl.couplings[ok, 1]).tolist(),
+                      "succeeded": fl.succeeded})
+    crit = critical_trajectory(3.0, u0, ELL3, n_save)
+    fpl = k3 * fp2[1]
+    gap = float(np.hypot(crit["r"][-1] - fp2[0], crit["K_u"][-1] - fpl))
+    out["d3_flows"] = {"lambda_tilde0": 0.05, "r_critical": r_c, "flows": flows,
+                       "fixed_point": {"r": fp2[0], "lambda_tilde": fpl},
+                       "critical": {"ell": crit["ell"].tolist(), "r": crit["r"].tolist(),
+                                    "lambda_tilde": crit["K_u"].tolist(),
+                                    "accurate": crit["accurate"]},
+                       "critical_end_distance": gap}
     bar.update()
     # the dimensionful step issue 24's network test needs: d = 1, m = 1, Λ = 10 → Λ' = 3
     step = {"d": 1, "m2": 1.0, "cutoff": 10.0, "new_cutoff": 3.0, "per_lambda": {}}
@@ -189,83 +221,148 @@ def shell_study(*, u0: float = 0.02, ell_max: float = 10.0, max_order: int = 5,
             "perturbative": fl.perturbative}
     out["dimensionful_step"] = step
     bar.update()
-    out["caption"] = (
-        "Sharp-cutoff one-loop (Wegner–Houghton LPA) shell flow of φ⁴ theory, ℓ = ln(Λ0/Λ) towards "
-        f"the IR. (a) λ̃ = K_d λΛ^(d−4) from K_d u = {u0:g} on the critical surface: growth "
-        "e^((4−d)ℓ) (dashed) up to the Wilson–Fisher value (dotted, (r,u) truncation) for d < 4, "
-        "logarithmic decrease (marginally irrelevant, dotted: K_d u0/(1 + 1.5 K_d u0 ℓ)) in d = 4; "
-        "(b) r = m²/Λ² on the same flows; (c) eigenvalues of the linearised flow at the Gaussian "
-        f"point (markers) vs power counting 2, 4−d, 6−2d (lines), max deviation {dev:.1e}; "
-        "(d) d = 3 flows near the critical surface in the (r, K_d u) plane, around Wilson–Fisher.")
+    out["caption"] = _caption(out)
     return out
 
 
+def _nu_list(wf: dict, scheme: str) -> str:
+    return ", ".join(f"{v['nu']:.2f}" for v in wf[scheme].values() if "nu" in v)
+
+
+def _caption(res: dict) -> str:
+    u0, t4 = res["u0"], res["trajectories"]["4"]
+    wf, fl = res["wilson_fisher"], res["d3_flows"]
+    orders = [int(n) for n, v in wf["sharp"].items() if "nu" in v]
+    dev = res["gaussian"]["max_deviation"]
+    lam4 = t4["long"]["lambda_tilde"][-1]
+    r4 = t4["long"]["r"]
+    return (
+        "Sharp-cutoff one-loop (Wegner–Houghton LPA) shell flow of the φ⁴ field theory in d "
+        "dimensions (d = d_in of the field's space), S = ∫ ½(∂φ)² + ½m²φ² + λφ⁴/4!; "
+        "ℓ = ln(Λ0/Λ) towards the IR; λ̃ ≡ K_d λΛ^(d−4) (K_d = S_d/(2π)^d), r = m²/Λ². "
+        f"(a) λ̃(ℓ) on the critical surface from λ̃(0) = {u0:g}: for d < 4 growth e^((4−d)ℓ) "
+        "(dashed) up to the Wilson–Fisher value of the (r, λ̃) truncation (dotted); d = 4 "
+        "decreases slowly (see c). (b) r(ℓ) on the same flows (dotted: fixed points); in d = 4, "
+        f"r ≈ −λ̃/4 stays small (from {r4[0]:.4f}). (c) d = 4, where λ̃ is marginal (y_λ = 0), on "
+        f"a log ℓ axis to ℓ = {ELL4:g}: λ̃ and r decay logarithmically (marginally irrelevant), "
+        f"λ̃ from {u0:g} to {lam4:.2g}, on the one-loop law λ̃0/(1 + 1.5 λ̃0 ℓ) (dotted); "
+        f"on the linear ℓ axis of (a, b) (to ℓ = {res['ell_max']:g}) the decay is only "
+        f"{100 * (1 - t4['lambda_tilde'][-1] / u0):.0f} %. "
+        "(d) eigenvalues of the linearised flow at the Gaussian point (circles) against power "
+        "counting y_r = 2, y_λ = 4 − d, y_6 = 6 − 2d (lines), max deviation "
+        + (f"{dev:.0e}" if dev > 0 else "0 (exact)") + ". "
+        f"(e) d = 3 flows started at λ̃ = {fl['lambda_tilde0']:g} and r0 − r_c = ±1e-7, ±1e-5, "
+        "±1e-3 approach Wilson–Fisher (star) along the critical surface (thick line, traced to "
+        f"ℓ = {ELL3:g}, where it ends {fl['critical_end_distance']:.0e} from the star) and leave "
+        "along its relevant direction. (f) Correlation-length exponent ν at Wilson–Fisher, d = 3, "
+        f"in the polynomial truncation about φ = 0 of order K = {orders[0]}…{orders[-1]} "
+        f"(U to φ^(2K)): sharp cutoff (this flow) {_nu_list(wf, 'sharp')}, not converged in K "
+        f"(last step {wf['sharp_last_step']:.2f}; docs/physics.md §13: it oscillates at K = 6–8); "
+        "the library's Litim LPA {_nu_list(wf, 'litim')} (last step "
+        f"{wf['litim_last_step']:.2f}), converging to its full-potential value "
+        f"{wf['litim_converged_nu']:.3f} (dotted). Two schemes: only the Gaussian eigenvalues "
+        "(d) must agree. No networks are involved in this figure.")
+
+
 def plot_shell(res: dict, stem) -> list:
-    fig, axes = figure(2, 2, width=3.5, height=2.9)
+    fig, axes = figure(2, 3, width=3.45, height=2.95)
+    trajs = res["trajectories"]
     ax = axes[0][0]
-    for i, (d, t) in enumerate(res["trajectories"].items()):
+    for i, (d, t) in enumerate(trajs.items()):
         ell = np.asarray(t["ell"])
-        ax.plot(ell, t["K_u"], "-", color=f"C{i}", label=f"$d={d}$")
+        ax.plot(ell, t["lambda_tilde"], "-", color=f"C{i}", label=f"$d={d}$")
         if int(d) < 4:
-            ax.plot(ell, res["u0"] * np.exp((4 - int(d)) * ell), "--", color=f"C{i}", lw=0.7)
-            ax.axhline(t["fixed_point_order2"]["K_u"], color=f"C{i}", ls=":", lw=0.8)
-        else:
-            ax.plot(ell, t["one_loop_log"], ":", color="k", lw=0.9)
+            lin = res["u0"] * np.exp((4 - int(d)) * ell)
+            ax.plot(ell[lin <= 1.5], lin[lin <= 1.5], "--", color=f"C{i}", lw=0.7)
+            ax.axhline(t["fixed_point_order2"]["lambda_tilde"], color=f"C{i}", ls=":", lw=0.8)
     ax.set_yscale("log")
-    ax.set_ylim(res["u0"] * 0.5, 3.0)
-    ax.set_xlabel(r"$\ell = \ln(\Lambda_0/\Lambda)$ (towards the IR)")
-    ax.set_ylabel(r"$K_d\,\tilde\lambda = K_d\,\lambda\Lambda^{d-4}$")
-    ax.set_title("(a) quartic on the critical surface", fontsize=8)
-    ax.legend(fontsize=8, loc="center right")
+    ax.set_ylim(res["u0"] * 0.5, 6.0)
+    ax.set_xlabel(r"$\ell = \ln(\Lambda_0/\Lambda)$")
+    ax.set_ylabel(r"$\tilde\lambda = K_d\,\lambda\Lambda^{d-4}$")
+    ax.set_title(r"(a) $\tilde\lambda$ on the critical surface", fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", ncol=4, handlelength=1.2, columnspacing=0.8)
     ax = axes[0][1]
-    for i, (d, t) in enumerate(res["trajectories"].items()):
+    for i, (d, t) in enumerate(trajs.items()):
         ax.plot(t["ell"], t["r"], "-", color=f"C{i}", label=f"$d={d}$")
         if int(d) < 4:
             ax.axhline(t["fixed_point_order2"]["r"], color=f"C{i}", ls=":", lw=0.8)
-    ax.set_xlabel(r"$\ell = \ln(\Lambda_0/\Lambda)$ (towards the IR)")
+    ax.set_xlabel(r"$\ell = \ln(\Lambda_0/\Lambda)$")
     ax.set_ylabel(r"$r = m^2/\Lambda^2$")
-    ax.set_title("(b) mass on the same flows (colours as (a); dotted: fixed points)", fontsize=8)
+    ax.set_title("(b) $r$ on the same flows (colours as a)", fontsize=9)
+    ax = axes[0][2]
+    lg = trajs["4"]["long"]
+    ell = np.asarray(lg["ell"])[1:]
+    lam = np.asarray(lg["lambda_tilde"])[1:]
+    r = np.asarray(lg["r"])[1:]
+    ax.plot(ell, lam, "-", color="C3", label=r"$\tilde\lambda$")
+    ax.plot(ell, -r, "-", color="C4", label=r"$-r$")
+    ax.plot(ell, np.asarray(lg["one_loop_log"])[1:], ":", color="k", lw=1.0,
+            label=r"$\tilde\lambda_0/(1+1.5\tilde\lambda_0\ell)$")
+    ax.axvline(res["ell_max"], color="gray", lw=0.6, ls="--")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(ell[0], ell[-1])
+    ax.set_ylim(1e-4, 0.2)
+    ax.set_xlabel(r"$\ell = \ln(\Lambda_0/\Lambda)$")
+    ax.set_ylabel(r"$\tilde\lambda$, $-r$   ($d = 4$)")
+    ax.set_title(r"(c) $d = 4$: marginal, log decay", fontsize=9)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.text(res["ell_max"] * 0.9, 1.5e-4, r"$\ell$ = " + f"{res['ell_max']:g}", fontsize=8,
+            ha="right", color="gray")
     ax = axes[1][0]
     g = res["gaussian"]
     ds = np.asarray(g["d"])
     eig = np.asarray(g["eigenvalues"])
     pc = np.asarray(g["power_counting"])
-    names = [r"$y_r = 2$", r"$y_u = 4-d$", r"$y_6 = 6-2d$"]
+    names = [r"$y_r = 2$", r"$y_\lambda = 4-d$", r"$y_6 = 6-2d$"]
     for j in range(3):
         ax.plot(ds, pc[:, j], "-", color=f"C{j}", lw=0.9, label=names[j])
     ax.plot(np.repeat(ds, 3), eig.ravel(), "ko", ms=3, mfc="none", label="linearised flow")
     ax.axhline(0, color="gray", lw=0.5)
     ax.set_xlabel("dimension $d$")
-    ax.set_ylabel("Gaussian eigenvalue $y$")
-    dev = g["max_deviation"]
-    ax.set_title("(c) max |y − power counting| " + (f"= {dev:.0e}" if dev > 0 else "= 0 (exact)"),
-                 fontsize=8)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.set_ylabel("Gaussian RG eigenvalue $y$")
+    ax.set_title("(d) Gaussian eigenvalues", fontsize=9)
+    ax.set_ylim(-2.5, 6.2)
+    ax.legend(fontsize=8, loc="upper right", ncol=2, handlelength=1.2, columnspacing=0.8)
     ax = axes[1][1]
     fl = res["d3_flows"]
     for f in fl["flows"]:
-        ax.plot(f["r"], f["K_u"], "-", color="C0", lw=0.8)
+        ax.plot(f["r"], f["lambda_tilde"], "-", color="C0", lw=0.8)
         if len(f["r"]) > 10:
             i = len(f["r"]) // 3
-            ax.annotate("", xy=(f["r"][i + 1], f["K_u"][i + 1]), xytext=(f["r"][i], f["K_u"][i]),
+            ax.annotate("", xy=(f["r"][i + 1], f["lambda_tilde"][i + 1]),
+                        xytext=(f["r"][i], f["lambda_tilde"][i]),
                         arrowprops={"arrowstyle": "->", "color": "C0", "lw": 0.8})
-    t3 = res["trajectories"]["3"]
-    ax.plot(t3["r"], t3["K_u"], "-", color="C1", lw=1.5, label="critical surface")
+    cr = fl["critical"]
+    ax.plot(cr["r"], cr["lambda_tilde"], "-", color="C1", lw=1.8, zorder=3,
+            label="critical surface")
     fp = fl["fixed_point"]
-    ax.plot([0], [0], "ks", ms=5, label="Gaussian")
-    ax.plot([fp["r"]], [fp["K_u"]], "r*", ms=9, label="Wilson–Fisher")
-    wf = res["wilson_fisher"]
-    nus = ", ".join(f"{v['nu']:.3f}" for n, v in wf["sharp"].items() if "nu" in v)
-    nul = ", ".join(f"{v['nu']:.3f}" for n, v in wf["litim"].items() if "nu" in v)
+    ax.plot([0], [0], "ks", ms=5, zorder=4, label="Gaussian")
+    ax.plot([fp["r"]], [fp["lambda_tilde"]], "*", color="gold", mec="k", mew=0.6, ms=11,
+            zorder=5, label="Wilson–Fisher")
     ax.set_xlim(-0.45, 0.25)
-    ax.set_ylim(0, 1.25)
+    ax.set_ylim(0, 1.0)
     ax.set_xlabel(r"$r = m^2/\Lambda^2$")
-    ax.set_ylabel(r"$K_3\,\tilde\lambda$")
-    ax.set_title(r"(d) $d = 3$, $(r, \tilde\lambda)$ truncation; starts $r_0 - r_c$ = "
-                 r"$\pm 10^{-7}, \pm 10^{-5}, \pm 10^{-3}$", fontsize=8)
-    ax.text(0.02, 0.97, f"ν at truncation order 2…5 (φ⁴…φ¹⁰):\nsharp: {nus}"
-            f"\nLitim LPA: {nul}", transform=ax.transAxes, fontsize=8, va="top")
-    ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.0, 0.78))
+    ax.set_ylabel(r"$\tilde\lambda$   ($d = 3$)")
+    ax.set_title(r"(e) $d = 3$ flows, $(r, \tilde\lambda)$ truncation", fontsize=9)
+    ax.legend(fontsize=8, loc="upper left")
+    ax = axes[1][2]
+    wf = res["wilson_fisher"]
+    for scheme, mk, c, lab in (("sharp", "o", "C0", "sharp cutoff (this flow)"),
+                               ("litim", "s", "C1", "Litim LPA (library)")):
+        ks = [int(n) for n, v in wf[scheme].items() if "nu" in v]
+        nus = [v["nu"] for v in wf[scheme].values() if "nu" in v]
+        ax.plot(ks, nus, mk + "-", color=c, ms=5, lw=0.9, label=lab)
+    ax.axhline(wf["litim_converged_nu"], color="C1", ls=":", lw=1.0,
+               label=f"Litim LPA, full potential ({wf['litim_converged_nu']:.3f})")
+    ax.set_xlabel(r"truncation order $K$ ($U$ to $\phi^{2K}$)")
+    ax.set_ylabel(r"$\nu$ at Wilson–Fisher, $d = 3$")
+    ax.set_title(r"(f) $\nu$ against truncation order", fontsize=9)
+    ax.xaxis.set_major_locator(__import__("matplotlib.ticker", fromlist=["MaxNLocator"])
+                               .MaxNLocator(integer=True))
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + 0.6 * (hi - lo))
+    ax.legend(fontsize=8, loc="upper left")
     return save_figure(fig, stem)
 
 
@@ -288,15 +385,17 @@ def summary(config: dict, results: dict) -> list[tuple]:
     s2 = wf["sharp"]["2"]
     if "nu" in s2:
         gap = abs(s2["nu"] - wf["nu_order2_closed_form"])
-        rows.append(("ν, sharp-cutoff (r, u) truncation, d = 3", f"{s2['nu']:.6f}",
+        rows.append(("ν, sharp-cutoff (r, λ̃) truncation, d = 3", f"{s2['nu']:.6f}",
                      f"3/(1+√22) = {wf['nu_order2_closed_form']:.6f}",
                      "ok" if gap < 1e-9 else f"FAILED: off by {gap:.1e}"))
     for n in wf["sharp"]:
         s, li = wf["sharp"][n], wf["litim"][n]
-        rows.append((f"ν at polynomial order {n} (φ^{2 * int(n)}), sharp vs Litim LPA",
+        rows.append((f"ν at polynomial order K = {n} (φ^{2 * int(n)}), sharp vs Litim LPA",
                      f"{s.get('nu', float('nan')):.4f} vs {li.get('nu', float('nan')):.4f}",
                      "scheme dependent (Litim converged 0.6496)"))
     bad = [d for d, t in r["trajectories"].items() if not (t["succeeded"] and t["accurate"])]
+    bad += [f"4 (to ℓ = {ELL4:g})"] * (not r["trajectories"]["4"]["long"]["accurate"])
+    bad += [f"3 (to ℓ = {ELL3:g})"] * (not r["d3_flows"]["critical"]["accurate"])
     rows.append(("critical trajectories on their accuracy check (rtol 1e-10 vs 1e-13, re-timed, < 1e-4)",
                  "all" if not bad else f"not d = {bad}", "all",
                  "ok" if not bad else f"FAILED: d = {bad}"))

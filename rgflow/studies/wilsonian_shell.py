@@ -35,7 +35,7 @@ from .._shellnet import check_new_cutoffs, sample_shell_fields, three_ensemble_p
 from .._tuples import sorted_tuples
 from .._validate import check_seed
 from ._config import N_NETS, SEED, float_list, integer, real
-from ._plotting import figure, save_figure
+from ._plotting import figure, pm, save_figure
 
 TITLE = ("Wilsonian RG through networks: cutoff-Λ vs cutoff-Λ' networks with flowed and unflowed "
          "couplings (beyond the paper)")
@@ -66,7 +66,9 @@ MIN_SEPARATION = 2.0  # in units of 1/Λ': pairs closer than this are shown but 
 CONTRACT_MAX_SEPARATION = 1.5
 CAPTION = ("Three φ⁴ ensembles from one draw of cutoff-Λ cos-nets: (1) cutoff Λ with (m², λ), "
            "seen through its low modes |w| ≤ Λ'; (2) the cutoff-Λ' network with the one-loop "
-           "flowed mass m² + δm²; (3) the cutoff-Λ' network with (m², λ). mc = G_Λ'(r) + "
+           "flowed mass m² + δm²; (3) the cutoff-Λ' network with (m², λ). G₂⁽ᵏ⁾(r): the 2-pt "
+           "function of ensemble k at separation r; (a) G₂⁽ᵏ⁾ − G_Λ'(r), (b, c) G₂⁽¹⁾ − G₂⁽ᵏ⁾, "
+           "k = 2, 3. mc = G_Λ'(r) + "
            "reweighting shift (control variate); per-ensemble errors mc_*_err; z_* from the joint "
            "jackknife of the differences. Predictions: O(λ) tadpoles integrated over the box V.")
 
@@ -202,8 +204,28 @@ def wilsonian_shell(*, d_in=1, width=64, mass=1.0, cutoff=10.0, new_cutoffs=(2.0
                f"V = {vbox}. In (b, c) the 1−3 points sit on one side of the predicted shift, "
                f"by at most |z| = "
                f"{_max_residual_z(runs):.1f}"
-               " (joint errors; the points are correlated across r): the O(λ², λ/N) residual.")}
+               " (joint errors; the points are correlated across r): the O(λ², λ/N) residual."
+               + _width_caption(runs, width_runs, width, width_check, n_nets))}
     return res
+
+
+def _width_caption(runs, width_runs, width, width_check, n_nets) -> str:
+    """The N = `width_check` check in words: 1 − 2 at r = 0 for both widths and its ratio."""
+    if not width_runs:
+        return ""
+    a, b = runs[0], width_runs[0]
+    da, ea = a["diff_hi_flowed"][0], a["diff_hi_flowed_err"][0]
+    db, eb = b["diff_hi_flowed"][0], b["diff_hi_flowed_err"][0]
+    ratio = db / da
+    rerr = abs(ratio) * float(np.hypot(ea / da, eb / db))
+    zmax = max(float(np.max(np.abs(np.asarray(w["z_hi_vs_flowed"])[np.asarray(w["tested"])])))
+               for w in width_runs)
+    return (f" Squares: the same test at N = {width_check} (same m, λ, Λ, Λ', V; {n_nets} "
+            f"networks of an independent draw): 1 − 2 at r = 0, Λ' = {a['cutoff_lo']:g} is "
+            f"({pm(db * 1e4, eb * 1e4)})·10⁻⁴ against ({pm(da * 1e4, ea * 1e4)})·10⁻⁴ at "
+            f"N = {width}, ratio {pm(ratio, rerr)}, consistent with {width}/{width_check} = "
+            f"{width / width_check:g} (the O(λ/N) residual of 1 = 2), resolved at N = {width_check} up to |z| = {zmax:.0f} on the "
+            "tested r.")
 
 
 def contract_check(res: dict) -> dict:
@@ -226,8 +248,8 @@ def _headroom(ax, frac=0.75):
 def plot_wilsonian_shell(res: dict, stem) -> list:
     fig, axes = figure(1, 3, width=3.5, height=3.4)
     colors = {"hi": "C0", "lo_flowed": "C2", "lo_bare": "C3"}
-    labels = {"hi": "1: cutoff Λ, (m², λ), |w| ≤ Λ'", "lo_flowed": "2: cutoff Λ', (m²+δm², λ)",
-              "lo_bare": "3: cutoff Λ', (m², λ)"}
+    labels = {"hi": "k = 1: cutoff Λ, (m², λ), |w| ≤ Λ'",
+              "lo_flowed": "k = 2: cutoff Λ', (m²+δm², λ)", "lo_bare": "k = 3: cutoff Λ', (m², λ)"}
     run = res["runs"][0]
     ax = axes[0, 0]
     r = np.asarray(run["separations"])
@@ -242,8 +264,8 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
     ax.plot(cr, np.asarray(run["curve_lo_bare"]) - run["curve_free"], "--", color="C3", lw=1,
             label="O(λ) prediction 3")
     ax.axvspan(-0.05, 2.0 / run["cutoff_lo"], color="0.9", zorder=0)
-    ax.set_xlabel("separation r")
-    ax.set_ylabel(r"$G_2(r) - G_{\Lambda'}(r)$")
+    ax.set_xlabel(r"separation $r = |x - x'|$")
+    ax.set_ylabel(r"$G_2^{(k)}(r) - G_{\Lambda'}(r)$")
     ax.set_title(f"(a) λ-induced 2-pt shift, Λ' = {run['cutoff_lo']:g}", fontsize=9)
     _headroom(ax)
     ax.legend(fontsize=8, loc="lower right")
@@ -262,8 +284,8 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
                 color="C3", lw=1, label="predicted tadpole shift")
         ax.axhline(0, color="C2", lw=1, label="0 (1 = 2 at O(λ))")
         ax.axvspan(-0.05, 2.0 / run["cutoff_lo"], color="0.9", zorder=0)
-        ax.set_xlabel("separation r")
-        ax.set_ylabel("difference of 2-pt functions")
+        ax.set_xlabel(r"separation $r = |x - x'|$")
+        ax.set_ylabel(r"$G_2^{(1)}(r) - G_2^{(k)}(r)$,  $k = 2, 3$")
         ax.set_title(f"({'bc'[col - 1]}) Λ = {res['cutoff_hi']:g} → Λ' = {run['cutoff_lo']:g}, "
                      f"δm² = {run['mass_shift']:.4f}", fontsize=9)
         _headroom(ax)
