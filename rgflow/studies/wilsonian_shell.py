@@ -8,9 +8,9 @@ flowed couplings (m² + δm², λ), δm² from `shell_one_loop`; (3) f_< reweigh
 
 **Estimators** (JSON). At each point pair (x, x'), separation r:
 
-    mc_X     = G_Λ'(r) + [⟨f_<(x) f_<(x')⟩_X − ⟨f_<(x) f_<(x')⟩_0]_MC   (X = hi, lo_flowed, lo_bare)
+    mc_X     = G_Λ'(Δx) + [⟨f_<(x) f_<(x')⟩_X − ⟨f_<(x) f_<(x')⟩_0]_MC   (X = hi, lo_flowed, lo_bare)
 
-(control variate: the undeformed 2-pt function of f_< is G_Λ'(r) exactly at every N, and the
+(control variate: the undeformed 2-pt function of f_< is G_Λ'(Δx) exactly at every N, and the
 bracket is the reweighting shift on the same draws); `mc_X_err` is the per-ensemble jackknife
 error of that shift. The three estimates share their draws, so their errors are correlated:
 `z_hi_vs_flowed` and `z_hi_vs_bare` use the joint jackknife of the difference (one block deleted
@@ -57,7 +57,7 @@ DEFAULTS = {
              "coupling": 0.1, "coupling_ratio": 4.0, "box": [-2.5, 2.5], "n_nets": 400_000,
              "n_blocks": 40, "width_check": 64, "seed": 0},
 }
-# external points x_j = −1 + 0.25 j on the first axis; pairs (x_0, x_j), r = 0.25 j
+# external points x_j = −1 + 0.25 j on the first axis; pairs (x_0, x_j), Δx = 0.25 j
 POINTS = tuple(-1.0 + 0.25 * j for j in range(9))
 MIN_SEPARATION = 2.0  # in units of 1/Λ': pairs closer than this are shown but not tested
 # the JSON contract lists the tested pairs with r <= 1.5/m: the shift decays like e^{-mr}, and
@@ -66,9 +66,9 @@ MIN_SEPARATION = 2.0  # in units of 1/Λ': pairs closer than this are shown but 
 CONTRACT_MAX_SEPARATION = 1.5
 CAPTION = ("Three φ⁴ ensembles from one draw of cutoff-Λ cos-nets: (1) cutoff Λ with (m², λ), "
            "seen through its low modes |w| ≤ Λ'; (2) the cutoff-Λ' network with the one-loop "
-           "flowed mass m² + δm²; (3) the cutoff-Λ' network with (m², λ). G₂⁽ᵏ⁾(r): the 2-pt "
-           "function of ensemble k at separation r; (a) G₂⁽ᵏ⁾ − G_Λ'(r), (b, c) G₂⁽¹⁾ − G₂⁽ᵏ⁾, "
-           "k = 2, 3. mc = G_Λ'(r) + "
+           "flowed mass m² + δm²; (3) the cutoff-Λ' network with (m², λ). G₂⁽ᵏ⁾(Δx): the 2-pt "
+           "function of ensemble k at separation Δx; (a) G₂⁽ᵏ⁾ − G_Λ'(Δx), (b, c) G₂⁽¹⁾ − G₂⁽ᵏ⁾, "
+           "k = 2, 3. mc = G_Λ'(Δx) + "
            "reweighting shift (control variate); per-ensemble errors mc_*_err; z_* from the joint "
            "jackknife of the differences. Predictions: O(λ) tadpoles integrated over the box V.")
 
@@ -133,7 +133,7 @@ def _one_cutoff(net, hi, lo, lp, *, coupling, ratio, box):
     out["free"] = free
     out["separations"] = sep
     out["tested"] = sep >= MIN_SEPARATION / lp - 1e-12
-    # fine prediction curves (pairs (x_0, x_0 + r))
+    # fine prediction curves (pairs (x_0, x_0 + Δx))
     fine = np.zeros((41, net.d_in))
     fine[:, 0] = np.linspace(POINTS[0], POINTS[-1], 41)
     pf = three_ensemble_prediction(net, fine, box, new_cutoff=lp, coupling=coupling,
@@ -204,13 +204,13 @@ def wilsonian_shell(*, d_in=1, width=64, mass=1.0, cutoff=10.0, new_cutoffs=(2.0
                f"V = {vbox}. In (b, c) the 1−3 points sit on one side of the predicted shift, "
                f"by at most |z| = "
                f"{_max_residual_z(runs):.1f}"
-               " (joint errors; the points are correlated across r): the O(λ², λ/N) residual."
+               " (joint errors; the points are correlated across Δx): the O(λ², λ/N) residual."
                + _width_caption(runs, width_runs, width, width_check, n_nets))}
     return res
 
 
 def _width_caption(runs, width_runs, width, width_check, n_nets) -> str:
-    """The N = `width_check` check in words: 1 − 2 at r = 0 for both widths and its ratio."""
+    """The N = `width_check` check in words: 1 − 2 at Δx = 0 for both widths and its ratio."""
     if not width_runs:
         return ""
     a, b = runs[0], width_runs[0]
@@ -221,7 +221,7 @@ def _width_caption(runs, width_runs, width, width_check, n_nets) -> str:
     zmax = max(float(np.max(np.abs(np.asarray(w["z_hi_vs_flowed"])[np.asarray(w["tested"])])))
                for w in width_runs)
     return (f" Squares: the same test at N = {width_check} (same m, λ, Λ, Λ', V; {n_nets} "
-            f"networks of an independent draw): 1 − 2 at r = 0, Λ' = {a['cutoff_lo']:g} is "
+            f"networks of an independent draw): 1 − 2 at Δx = 0, Λ' = {a['cutoff_lo']:g} is "
             f"({pm(db * 1e4, eb * 1e4)})·10⁻⁴ against ({pm(da * 1e4, ea * 1e4)})·10⁻⁴ at "
             f"N = {width}, ratio {pm(ratio, rerr)}, consistent with {width}/{width_check} = "
             f"{width / width_check:g} (the O(λ/N) residual of 1 = 2), resolved at N = {width_check} up to |z| = {zmax:.0f} on the "
@@ -264,8 +264,8 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
     ax.plot(cr, np.asarray(run["curve_lo_bare"]) - run["curve_free"], "--", color="C3", lw=1,
             label="O(λ) prediction 3")
     ax.axvspan(-0.05, 2.0 / run["cutoff_lo"], color="0.9", zorder=0)
-    ax.set_xlabel(r"separation $r = |x - x'|$")
-    ax.set_ylabel(r"$G_2^{(k)}(r) - G_{\Lambda'}(r)$")
+    ax.set_xlabel(r"separation $\Delta x = |x - x'|$")
+    ax.set_ylabel(r"$G_2^{(k)}(\Delta x) - G_{\Lambda'}(\Delta x)$")
     ax.set_title(f"(a) λ-induced 2-pt shift, Λ' = {run['cutoff_lo']:g}", fontsize=9)
     _headroom(ax)
     ax.legend(fontsize=8, loc="lower right")
@@ -284,8 +284,8 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
                 color="C3", lw=1, label="predicted tadpole shift")
         ax.axhline(0, color="C2", lw=1, label="0 (1 = 2 at O(λ))")
         ax.axvspan(-0.05, 2.0 / run["cutoff_lo"], color="0.9", zorder=0)
-        ax.set_xlabel(r"separation $r = |x - x'|$")
-        ax.set_ylabel(r"$G_2^{(1)}(r) - G_2^{(k)}(r)$,  $k = 2, 3$")
+        ax.set_xlabel(r"separation $\Delta x = |x - x'|$")
+        ax.set_ylabel(r"$G_2^{(1)}(\Delta x) - G_2^{(k)}(\Delta x)$,  $k = 2, 3$")
         ax.set_title(f"({'bc'[col - 1]}) Λ = {res['cutoff_hi']:g} → Λ' = {run['cutoff_lo']:g}, "
                      f"δm² = {run['mass_shift']:.4f}", fontsize=9)
         _headroom(ax)
