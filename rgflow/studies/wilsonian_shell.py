@@ -292,7 +292,7 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(f"d_in = {res['d_in']}, m = {res['mass']:g}, λ = {res['coupling']:g}, N = "
                  f"{res['width']}, {res['n_nets']} networks, V = {res['box'][0]} per axis "
-                 "(shaded: r < 2/Λ', not tested)", fontsize=9)
+                 "(shaded: Δx < 2/Λ', not tested)", fontsize=9)
     return save_figure(fig, stem)
 
 
