@@ -23,6 +23,15 @@ from rgflow.studies import STUDIES
 
 runner = CliRunner()
 
+TINY = """
+stages = ["free_theory"]
+[free_theory]
+nets = ["erf"]
+widths = [2, 3]
+n_nets = 400
+hms_relu = false
+"""
+
 
 def _env(**extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RGFLOW_")}
@@ -37,7 +46,10 @@ def _env(**extra):
     (["--processes", "100000"], "--oversubscribe"),
 ])
 def test_reproduce_refuses_bad_process_options(tmp_path, args, message):
-    res = runner.invoke(app, ["reproduce", "--out", str(tmp_path / "o"), *args])
+    config = tmp_path / "c.toml"  # small, should the check ever let a run through
+    config.write_text(TINY)
+    res = runner.invoke(app, ["reproduce", "--config", str(config), "--out", str(tmp_path / "o"),
+                              *args])
     assert res.exit_code == 2, res.output
     assert message in " ".join(res.output.split())
     assert not (tmp_path / "o").exists()  # nothing ran
@@ -142,16 +154,6 @@ def test_process_0_alone_fails_with_a_clear_timeout(tmp_path):
     assert not (tmp_path / "o.npz").exists()
 
 
-TINY = """
-stages = ["free_theory"]
-[free_theory]
-nets = ["erf"]
-widths = [2, 3]
-n_nets = 400
-hms_relu = false
-"""
-
-
 def _numbers_agree(a, b, path=""):
     """Max relative difference of two JSON trees with the same structure and non-numbers."""
     if isinstance(a, dict):
@@ -168,7 +170,7 @@ def _numbers_agree(a, b, path=""):
     return 0.0
 
 
-@pytest.mark.slow  # two fresh processes and one in-process run of a stage: ~45 s under load
+@pytest.mark.slow  # two fresh processes and one in-process run of a stage: ~100 s at load 5 on 2 cores
 def test_reproduce_over_two_processes_equals_one(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text(TINY)
@@ -191,3 +193,38 @@ def test_reproduce_over_two_processes_equals_one(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert ": cached" in again.stdout and "shared" not in again.stdout, again.stdout
 
+
+
+# the launcher and its processes, loaded from the file alone (stdlib only: no JAX, fast)
+_LOAD = ("import importlib.util as u; s = u.spec_from_file_location('L', {path!r}); "
+         "m = u.module_from_spec(s); s.loader.exec_module(m); ")
+_CHILD = "m.watch_launcher(0.1); import os, time; os.write(1, b'up\\n'); time.sleep(20)"
+
+
+def _launcher(tmp_path):
+    from rgflow.app import _launch
+
+    load = _LOAD.format(path=_launch.__file__)
+    code = load + f"m.launch([{sys.executable!r}, '-c', {load + _CHILD!r}], 2)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    for _ in range(2):  # both processes are up (and watching)
+        assert proc.stdout.readline() == "up\n"
+    return proc
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_no_process_outlives_its_launcher(tmp_path, sig):
+    import signal
+
+    proc = _launcher(tmp_path)
+    start = time.monotonic()
+    proc.send_signal(getattr(signal, sig))
+    # the pipes reach end-of-file only when every process holding them (the two) has exited
+    err = proc.stderr.read()
+    proc.stdout.read()
+    assert time.monotonic() - start < 10
+    if sig == "SIGKILL":  # the processes noticed that their parent is gone
+        assert err.count("Error: the launcher (pid") == 2, err
+    else:  # the launcher stopped them before it went
+        assert proc.wait() == 128 + signal.SIGTERM

@@ -193,7 +193,9 @@ def measure(
     child = distributed or "RGFLOW_PROCESS_ID" in os.environ
     if child:  # one process of a distributed run: join it before any JAX computation
         from .._distributed import initialize_distributed
+        from ._launch import watch_launcher
 
+        watch_launcher()
         initialize_distributed()
     out = _check_outputs(out, checkpoint)
     seed = check_seed(seed, "--seed")
@@ -293,7 +295,9 @@ def reproduce(
     child = distributed or "RGFLOW_PROCESS_ID" in os.environ
     if child:  # one process of a distributed run: join it before any JAX computation
         from .._distributed import initialize_distributed
+        from ._launch import watch_launcher
 
+        watch_launcher()
         initialize_distributed()
     if quick and full:
         raise typer.BadParameter("choose one of --quick and --full")
