@@ -21,7 +21,9 @@ key-value store: each process publishes a checksum of its run spec (network, inp
 size, blocks, key, orders, dtype, batch size, process count), and all of them refuse with a
 `ValueError` when the checksums differ. The same step (and the one before the final gather)
 waits at most `wait_timeout` seconds for the others, so a process that never arrives gives a
-`TimeoutError` naming it instead of a hang. A process that dies is noticed by the coordination
+`TimeoutError` naming it instead of a hang; before that, joining the run is bounded by
+`timeout` in every process (`_bounded_join`: JAX's own deadline would end process 0 with
+SIGABRT). A process that dies is noticed by the coordination
 service's heartbeats (`heartbeat_timeout`), which terminates the survivors; the local launcher
 (`rgflow.app._launch`) stops the survivors at once and says which process died. Checkpoints are
 per process (`process_checkpoint_path`): a rerun with the same process count resumes every

@@ -179,6 +179,11 @@ def reproduce(config: dict, out: str | Path, *, force: bool = False, log=print,
       `jobs=0` runs everything in this process, one stage after the other. The results do not
       depend on `jobs` (every study seeds its own ensembles).
 
+    Under `jax.distributed` (`rgflow reproduce --processes K`, physics.md §15) every process
+    calls this with the same arguments and `jobs=0` (else `ValueError`): process 0 reads the
+    cache and hands the list of missing stages to the others, all run them in order (their
+    `measure`-family Monte Carlo shared), and only process 0 logs and writes.
+
     **Returns:** a dict study → {"cached": bool, "seconds": float, "files": [...]}.
     """
     out = Path(out)
