@@ -228,3 +228,26 @@ def test_no_process_outlives_its_launcher(tmp_path, sig):
         assert err.count("Error: the launcher (pid") == 2, err
     else:  # the launcher stopped them before it went
         assert proc.wait() == 128 + signal.SIGTERM
+
+
+@pytest.mark.slow  # two fresh processes that join: ~50 s at load 9 on 2 cores
+def test_reproduce_processes_with_different_configurations_refuse(tmp_path):
+    # two processes of one run started by hand (as srun would) with different TOML files that
+    # differ in a setting no Monte Carlo call sees (σ_b of a ReLU panel the Erf-only run does
+    # not draw): the configuration's checksum differs, both refuse before any stage runs
+    address = f"127.0.0.1:{free_port()}"
+    procs = []
+    for r, sigma_b in enumerate((1.0, 1.5)):
+        config = tmp_path / f"c{r}.toml"
+        config.write_text(TINY + f"relu_sigma_b = {sigma_b}\n")
+        env = _env(RGFLOW_COORDINATOR_ADDRESS=address, RGFLOW_NUM_PROCESSES="2",
+                   RGFLOW_PROCESS_ID=str(r), RGFLOW_INIT_TIMEOUT="60")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "rgflow.app.cli", "reproduce", "--config", str(config),
+             "--out", str(tmp_path / "o")], env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 2, err[-2000:]
+        assert "Error: the processes were given different arguments (run-spec checksums" in err
+    assert not (tmp_path / "o").exists()
