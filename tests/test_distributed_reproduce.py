@@ -251,3 +251,47 @@ def test_reproduce_processes_with_different_configurations_refuse(tmp_path):
         assert p.returncode == 2, err[-2000:]
         assert "Error: the processes were given different arguments (run-spec checksums" in err
     assert not (tmp_path / "o").exists()
+
+
+def _child_pids(parent: int) -> dict[int, int]:
+    """{RGFLOW_PROCESS_ID: pid} of the launcher's children (Linux /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != parent:
+                continue
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        for item in env:
+            if item.startswith(b"RGFLOW_PROCESS_ID="):
+                found[int(item.split(b"=")[1])] = int(entry.name)
+    return found
+
+
+@pytest.mark.slow  # two runs of two processes: ~2 min at load 10 on 2 cores
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_reproduce_with_a_killed_process_fails_and_a_rerun_finishes(tmp_path):
+    import signal
+
+    path = tmp_path / "c.toml"
+    path.write_text(TINY)
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "rgflow.app.cli", "reproduce", "--config", str(path), "--out",
+           str(out), "--processes", "2"]
+    launcher = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    for line in launcher.stdout:  # process 0 has started the stage: kill process 1 mid-stage
+        if "Free-theory check" in line:
+            break
+    os.kill(_child_pids(launcher.pid)[1], signal.SIGKILL)
+    _, err = launcher.communicate(timeout=60)
+    assert launcher.returncode == 1
+    assert "process 1 of 2 was killed by signal SIGKILL" in err and "stage cache" in err, err
+    assert not list(out.glob(".cache/free_theory-*.json"))  # the stage did not finish
+    again = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "2 Monte Carlo runs shared by 2 processes" in again.stdout
+    assert list(out.glob(".cache/free_theory-*.json")) and (out / "summary.md").exists()

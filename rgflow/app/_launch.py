@@ -57,12 +57,18 @@ def _describe(code: int) -> str:
     return f"exited with status {code}"
 
 
+RESUME_CHECKPOINT = ("A rerun of the same command with the same --processes and --checkpoint "
+                     "resumes every process from its checkpoint.")
+
+
 def launch(argv: list[str], processes: int, *, env: dict | None = None,
-           timeout: float | None = None, poll: float = 0.1, stdout=None, stderr=None) -> int:
+           timeout: float | None = None, poll: float = 0.1, stdout=None, stderr=None,
+           resume: str = RESUME_CHECKPOINT) -> int:
     """Run `argv` as `processes` local processes of one distributed run; return 0 or raise.
 
     `env`: the environment of the processes (default this one's) to which the coordinator
-    address, process count and process id are added; `stdout`, `stderr`: as `subprocess.Popen`.
+    address, process count and process id are added; `stdout`, `stderr`: as `subprocess.Popen`;
+    `resume`: how to resume, for the failure message.
 
     **Raises:** `RuntimeError` naming the first process that failed (the others are stopped),
     or `TimeoutError` after `timeout` seconds (all are stopped).
@@ -99,8 +105,7 @@ def launch(argv: list[str], processes: int, *, env: dict | None = None,
     r, code = failed
     raise RuntimeError(
         f"process {r} of {processes} {_describe(code)}; the other processes were stopped. "
-        "Its own output above says why. A rerun of the same command with the same --processes "
-        "and --checkpoint resumes every process from its checkpoint."
+        f"Its own output above says why. {resume}"
     )
 
 

@@ -321,7 +321,9 @@ def reproduce(
             args += ["--full"] if full else []
             args += ["--force"] if force else []
             args += ["--config", str(config)] if config is not None else []
-            launch(python_argv("rgflow.app.cli", args), processes)  # process 0 reports
+            launch(python_argv("rgflow.app.cli", args), processes,  # process 0 reports
+                   resume="A rerun of the same command resumes at the first stage that did not "
+                   "finish (the stage cache in --out).")
             return
     import jax
 
