@@ -21,7 +21,9 @@ key-value store: each process publishes a checksum of its run spec (network, inp
 size, blocks, key, orders, dtype, batch size, process count), and all of them refuse with a
 `ValueError` when the checksums differ. The same step (and the one before the final gather)
 waits at most `wait_timeout` seconds for the others, so a process that never arrives gives a
-`TimeoutError` naming it instead of a hang. A process that dies is noticed by the coordination
+`TimeoutError` naming it instead of a hang; before that, joining the run is bounded by
+`timeout` in every process (`_bounded_join`: JAX's own deadline would end process 0 with
+SIGABRT). A process that dies is noticed by the coordination
 service's heartbeats (`heartbeat_timeout`), which terminates the survivors; the local launcher
 (`rgflow.app._launch`) stops the survivors at once and says which process died. Checkpoints are
 per process (`process_checkpoint_path`): a rerun with the same process count resumes every
@@ -35,8 +37,10 @@ their configuration, compute the blocks `process_share(n_blocks)` on local devic
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +58,8 @@ _STATE = {"wait_timeout": 3600.0}
 # seconds of the last run in this process: its own blocks, the wait for the others before the
 # reduction, the all-gather itself (benchmarks/bench_processes.py)
 STATS: dict = {}
+# Monte Carlo runs this process has shared with the others (one per `check_same_run`)
+SHARED = {"runs": 0}
 _CALLS = itertools.count()  # every process makes the same sequence of runs and gathers
 _GATHERS = itertools.count()
 
@@ -125,7 +131,9 @@ def initialize_distributed(coordinator_address: str | None = None,
       and else to JAX's cluster discovery (SLURM, Open MPI, ...).
     - `local_device_ids`: the accelerators this process uses (e.g. one GPU per process).
     - `timeout`: seconds to wait for the coordinator and the other processes to join
-      (default 300; env `RGFLOW_INIT_TIMEOUT`).
+      (default 300; env `RGFLOW_INIT_TIMEOUT`); then a `TimeoutError` naming the coordinator
+      address and the timeout, in every process (process 0 included), instead of a hang or
+      JAX's abort.
     - `heartbeat_timeout`: seconds after which a silent (dead) process fails the run (JAX's
       default 100 s; env `RGFLOW_HEARTBEAT_TIMEOUT`).
     - `wait_timeout`: seconds a process waits for the others at the start and at the end of a
@@ -159,13 +167,59 @@ def initialize_distributed(coordinator_address: str | None = None,
         raise ValueError(f"`process_id` must be in [0, {count}), got {index}.")
     heartbeat = _env_int(ENV_HEARTBEAT, heartbeat_timeout)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    start = time.monotonic()  # one deadline for reaching the coordinator and joining
     if address is not None and index not in (None, 0):
         _wait_for_coordinator(address, timeout)
-    kwargs = dict(initialization_timeout=max(1, int(round(timeout))))
+    # JAX's own deadline is left far behind ours: when it expires, its client ends the whole
+    # process from C++ (SIGABRT, "DEADLINE_EXCEEDED ... RegisterTask"), which no caller can catch
+    kwargs = dict(initialization_timeout=int(math.ceil(timeout)) + _JAX_DEADLINE_MARGIN)
     if heartbeat is not None:
         kwargs["heartbeat_timeout_seconds"] = max(1, int(heartbeat))
-    jax.distributed.initialize(address, count, index, local_device_ids=local_device_ids, **kwargs)
+    _bounded_join(lambda: jax.distributed.initialize(address, count, index,
+                                                     local_device_ids=local_device_ids,
+                                                     **kwargs),
+                  timeout, address, count, index, start)
     return jax.process_index(), jax.process_count()
+
+
+# seconds by which JAX's initialization deadline trails ours (initialize_distributed)
+_JAX_DEADLINE_MARGIN = 3600
+
+
+def _bounded_join(join, timeout: float, address, count, index, start=None) -> None:
+    """Run `join()` (`jax.distributed.initialize`) for at most `timeout` seconds.
+
+    The join blocks in C++ (with the GIL released) until every process has registered with
+    the coordinator; it runs in a daemon thread, and if it has not returned `timeout` seconds
+    after `start` (a `time.monotonic()` value; default now) this raises a `TimeoutError` naming the coordinator address and the timeout. The
+    abandoned join stays blocked (JAX's own deadline is an hour later): the process should
+    exit, which it does normally (a few seconds for the coordination service to stop).
+    """
+    done = threading.Event()
+    failure = []
+
+    def target():
+        try:
+            join()
+        except BaseException as e:  # noqa: BLE001  (re-raised in the caller's thread)
+            failure.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="rgflow-distributed-join", daemon=True).start()
+    start = time.monotonic() if start is None else start
+    if not done.wait(max(0.0, start + timeout - time.monotonic())):
+        who = "process ?" if index is None else f"process {index}"
+        of = "" if count is None else f" of {count}"
+        where = address or "the address found by JAX's cluster discovery"
+        raise TimeoutError(
+            f"{who}{of}: not every process joined the coordinator at {where} within "
+            f"{timeout:g} s (`timeout`, env {ENV_INIT}); check that all {count or 'the'} "
+            "processes were started with the same coordinator address, process count and "
+            "distinct process ids, or give them more time."
+        )
+    if failure:
+        raise failure[0]
 
 
 def _client():
@@ -226,6 +280,15 @@ def _agree(tag: str, value: str) -> list[str]:
     return values
 
 
+def from_process_0(value: str, what: str) -> str:
+    """Process 0's `value` (a string) in every process; the others' own values are ignored.
+    Also a barrier: every process waits (at most `wait_timeout`) until all have arrived.
+    `what` names the step in a timeout message. A no-op in a single process."""
+    if not is_distributed():
+        return value
+    return _agree(f"share{next(_CALLS)}/{what}", value)[0]
+
+
 def check_same_run(**spec) -> str:
     """Refuse (`ValueError`) a run whose spec differs between processes; wait for all of them.
 
@@ -238,6 +301,7 @@ def check_same_run(**spec) -> str:
         return ""
     digest = fingerprint(**spec, processes=jax.process_count())
     call = next(_CALLS)
+    SHARED["runs"] += 1
     values = _agree(f"run{call}/start", digest)
     if len(set(values)) > 1:
         lines = ", ".join(f"process {q}: {v[:12]}" for q, v in enumerate(values))

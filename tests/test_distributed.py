@@ -218,13 +218,15 @@ def test_initialize_refuses_late_calls_and_bad_values(monkeypatch):
 
 
 @pytest.mark.slow
-def test_ensemble_training_over_two_processes(tmp_path):
+@pytest.mark.parametrize("processes", [2, 4])
+def test_ensemble_training_over_processes(tmp_path, processes):
     # rgflow.train_ensemble: each process trains its share of the blocks (own checkpoint file),
     # one all-gather; the per-block sums equal one process's bit for bit
     ckpt = tmp_path / "train.npz"
-    got, log = _launch_worker(tmp_path, "train", 2, str(ckpt))
+    got, log = _launch_worker(tmp_path, "train", processes, str(ckpt))
     assert got is not None, log
-    assert process_checkpoint_path(ckpt, 1, 2).exists() and not ckpt.exists()
+    assert process_checkpoint_path(ckpt, processes - 1, processes).exists()
+    assert not ckpt.exists()
     tm = rgflow.train_ensemble(NET, np.array([[-1.0], [0.5]]), np.array([0.3, -0.2]), XS, 96,
                                key=jax.random.key(7), times=(0, 3), learning_rate=0.1,
                                n_blocks=6, batch_size=8)

@@ -193,7 +193,9 @@ def measure(
     child = distributed or "RGFLOW_PROCESS_ID" in os.environ
     if child:  # one process of a distributed run: join it before any JAX computation
         from .._distributed import initialize_distributed
+        from ._launch import watch_launcher
 
+        watch_launcher()
         initialize_distributed()
     out = _check_outputs(out, checkpoint)
     seed = check_seed(seed, "--seed")
@@ -276,11 +278,27 @@ def reproduce(
     force: bool = typer.Option(False, help="ignore cached stage results"),
     jobs: int = typer.Option(None, min=0, help="worker processes (default: CPU cores, at most "
                              "2); 0 runs every stage in this process"),
+    processes: int = typer.Option(1, "--processes", help="run as K local processes of one "
+                                  "jax.distributed run sharing each stage's Monte Carlo "
+                                  "(same numbers as one process; needs --jobs 0 or none)"),
+    oversubscribe: bool = typer.Option(False, "--oversubscribe",
+                                       help="allow --processes above the CPU cores"),
+    distributed: bool = typer.Option(False, "--distributed", help="join a run started by srun "
+                                     "or mpirun (jax.distributed cluster discovery)"),
 ):
     """Reproduce every figure from one configuration (cached, resumable)."""
+    import os
+
     from .reproduce import load_config
     from .reproduce import reproduce as run_reproduce
 
+    child = distributed or "RGFLOW_PROCESS_ID" in os.environ
+    if child:  # one process of a distributed run: join it before any JAX computation
+        from .._distributed import initialize_distributed
+        from ._launch import watch_launcher
+
+        watch_launcher()
+        initialize_distributed()
     if quick and full:
         raise typer.BadParameter("choose one of --quick and --full")
     try:
@@ -289,8 +307,31 @@ def reproduce(
         raise typer.BadParameter(str(e)) from e
     if out is None:
         out = Path("figures/full") if full else Path("figures")
-    run_reproduce(cfg, out, force=force, log=typer.echo, jobs=jobs)
-    typer.echo(f"summary: {out / 'summary.md'}")
+    if not child:
+        from ._launch import check_processes, launch, python_argv
+
+        processes = check_processes(processes, oversubscribe)
+        if processes > 1:  # this process only launches and waits (no JAX)
+            if jobs not in (None, 0):
+                raise ValueError(
+                    f"--jobs {jobs} cannot be combined with --processes {processes}: the "
+                    "processes share every stage's Monte Carlo and run the stages one after "
+                    "the other (leave --jobs out or pass --jobs 0)")
+            args = ["reproduce", "--out", str(out), "--jobs", "0", "--processes", str(processes)]
+            args += ["--full"] if full else []
+            args += ["--force"] if force else []
+            args += ["--config", str(config)] if config is not None else []
+            launch(python_argv("rgflow.app.cli", args), processes,  # process 0 reports
+                   resume="A rerun of the same command resumes at the first stage that did not "
+                   "finish (the stage cache in --out).")
+            return
+    import jax
+
+    main_process = jax.process_index() == 0
+    run_reproduce(cfg, out, force=force, log=typer.echo if main_process else (lambda *a: None),
+                  jobs=0 if child and jobs is None else jobs)
+    if main_process:
+        typer.echo(f"summary: {out / 'summary.md'}")
 
 
 def main():  # console-script entry point

@@ -81,12 +81,15 @@ def stage_hash(name: str, stage_cfg: dict) -> str:
 # ----------------------------------------------------------------------------- running ---
 
 
-def _run_study(name: str, config: dict, out: Path, progress) -> dict:
+def _run_study(name: str, config: dict, out: Path, progress, *, write: bool = True) -> dict:
     """Run one study, write `<stem>.json` and its figure for every result; returns
-    `{"files": [...], "stems": [...]}`."""
+    `{"files": [...], "stems": [...]}`. `write=False` (processes other than 0 of a
+    distributed run): compute only."""
     study = STUDIES[name]
-    out.mkdir(parents=True, exist_ok=True)
     results = study.run(config, progress=progress)
+    if not write:
+        return {"files": [], "stems": list(results)}
+    out.mkdir(parents=True, exist_ok=True)
     files = []
     for stem, result in results.items():
         save_json(out / f"{stem}.json", result)
@@ -176,6 +179,11 @@ def reproduce(config: dict, out: str | Path, *, force: bool = False, log=print,
       `jobs=0` runs everything in this process, one stage after the other. The results do not
       depend on `jobs` (every study seeds its own ensembles).
 
+    Under `jax.distributed` (`rgflow reproduce --processes K`, physics.md §15) every process
+    calls this with the same arguments and `jobs=0` (else `ValueError`): process 0 reads the
+    cache and hands the list of missing stages to the others, all run them in order (their
+    `measure`-family Monte Carlo shared), and only process 0 logs and writes.
+
     **Returns:** a dict study → {"cached": bool, "seconds": float, "files": [...]}.
     """
     out = Path(out)
@@ -183,9 +191,23 @@ def reproduce(config: dict, out: str | Path, *, force: bool = False, log=print,
     jobs = default_jobs() if jobs is None else jobs
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
         raise ValueError(f"`jobs` must be an integer >= 0, got {jobs!r}.")
+    multi = _is_distributed()
+    if multi and jobs != 0:
+        raise ValueError(f"`jobs` must be 0 under jax.distributed (got {jobs}): the processes "
+                         "share every stage's Monte Carlo, so each runs the stages in itself, "
+                         "one after the other.")
+    main = not multi or _process_index() == 0
+    if not main:  # one voice: process 0 logs, the others compute
+        log = _silent
+    if multi:  # the same configuration in every process (a checksum through the coordinator)
+        from .._distributed import check_same_run
+
+        check_same_run(kind="reproduce", config=config, force=force)
     report, pending = {}, []
     n = len(config["stages"])
     for i, name in enumerate(config["stages"], 1):
+        if not main:  # process 0 alone reads (and writes) the cache: see below
+            continue
         study, scfg = STUDIES[name], config[name]
         marker = cache / f"{name}-{stage_hash(name, scfg)}.json"
         if not force and marker.exists():
@@ -195,19 +217,73 @@ def reproduce(config: dict, out: str | Path, *, force: bool = False, log=print,
                 report[name] = {"cached": True, "seconds": 0.0, **info}
                 continue
         pending.append((i, name, marker))
+    if multi:  # every process runs the stages process 0 found missing, in its order
+        pending = _pending_of_process_0(pending, cache, config)
     if jobs == 0:
-        bars = sys.stderr.isatty() if progress is None else progress
+        bars = main and (sys.stderr.isatty() if progress is None else progress)
         for i, name, marker in pending:
             log(f"[{i}/{n}] {STUDIES[name].TITLE} ...")
             t0 = time.perf_counter()
-            info = _run_study(name, config[name], out, True if bars else _Throttle(log, ""))
+            shared = _shared_runs()
+            info = _run_study(name, config[name], out, True if bars else _Throttle(log, ""),
+                              write=main)
             _release_memory()
-            report[name] = _finish_stage(name, config[name], marker, info,
-                                         time.perf_counter() - t0, cache, log)
+            if multi:  # what the processes divided among themselves (the rest each computed)
+                log(f"    {_shared_runs() - shared} Monte Carlo runs shared by "
+                    f"{_process_count()} processes")
+            if main:
+                report[name] = _finish_stage(name, config[name], marker, info,
+                                             time.perf_counter() - t0, cache, log)
     elif pending:
         _run_parallel(config, pending, n, out, cache, jobs, log, report)
-    write_summary(config, out, report)
+    if main:
+        write_summary(config, out, report)
     return report
+
+
+def _silent(*args, **kwargs) -> None:
+    return None
+
+
+def _is_distributed() -> bool:
+    from .._distributed import is_distributed
+
+    return is_distributed()
+
+
+def _process_index() -> int:
+    import jax
+
+    return jax.process_index()
+
+
+def _process_count() -> int:
+    import jax
+
+    return jax.process_count()
+
+
+def _shared_runs() -> int:
+    from .._distributed import SHARED
+
+    return SHARED["runs"]
+
+
+def _pending_of_process_0(pending, cache: Path, config: dict):
+    """Under jax.distributed: process 0's list of stages to run, in every process.
+
+    Only process 0 reads the stage cache (the others may not even see its file system); it
+    publishes the names through the coordination service, and the others wait for them (at
+    most `wait_timeout`). Every process then runs the same stages in the same order, so their
+    Monte Carlo calls (and their reductions) pair up.
+    """
+    from .._distributed import from_process_0
+
+    names = [name for _, name, _ in pending]
+    got = json.loads(from_process_0(json.dumps(names), "reproduce-stages"))
+    index = {name: i for i, name in enumerate(config["stages"], 1)}
+    return [(index[name], name, cache / f"{name}-{stage_hash(name, config[name])}.json")
+            for name in got]
 
 
 def _finish_stage(name, scfg, marker, info, seconds, cache, log) -> dict:
