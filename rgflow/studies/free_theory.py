@@ -248,6 +248,14 @@ def plot_free_theory(results: dict, path_stem) -> list:
     """log m_n against log N, one panel per network: Monte Carlo with jackknife error bars, its
     background (dotted) and the exact finite-width m_n (dashed); legend below the panels."""
     names = list(results["nets"])
+    seen = set()
+
+    def _first(label):  # each legend entry once, from the first panel that draws it
+        if label in seen:
+            return None
+        seen.add(label)
+        return label
+
     fig, axes = figure(1, len(names), width=2.9, height=2.8)
     widths = np.asarray(results["widths"], float)
     for k, (ax, name) in enumerate(zip(axes[0], names)):
@@ -257,7 +265,7 @@ def plot_free_theory(results: dict, path_stem) -> list:
             exact = np.asarray(d["exact"])
             if n != "2" and np.any(exact > 0):
                 ax.plot(widths, np.where(exact > 0, exact, np.nan), "--", color=c, alpha=0.8,
-                        label=f"$\\delta_{n}$ exact" if k == 0 else None)
+                        label=_first(f"$\\delta_{n}$ exact"))
             if data.get("mc_skipped") or d["signal"][0] is None:
                 continue
             sig, err = np.asarray(d["signal"], float), np.asarray(d["signal_err"], float)
@@ -265,12 +273,12 @@ def plot_free_theory(results: dict, path_stem) -> list:
             # resolved (m_n > 3× background): filled, symmetric bars; unresolved: open, upper
             # bar only (consistent with the noise floor; a bar below zero has no log image)
             ax.errorbar(widths[res], sig[res], yerr=err[res], fmt="o", ms=3.5, color=c,
-                        capsize=2, label=f"$\\delta_{n}$ Monte Carlo" if k == 0 else None)
+                        capsize=2, label=_first(f"$\\delta_{n}$ Monte Carlo"))
             ax.errorbar(widths[~res], sig[~res], yerr=[np.zeros((~res).sum()), err[~res]],
                         fmt="o", ms=3.5, mfc="none", color=c, capsize=2, alpha=0.7,
-                        label=f"$\\delta_{n}$ Monte Carlo, at noise floor" if k == 0 else None)
+                        label=_first(f"$\\delta_{n}$ Monte Carlo, at noise floor"))
             ax.plot(widths, d["background"], ":", color=c, alpha=0.9,
-                    label=f"$\\delta_{n}$ noise background" if k == 0 else None)
+                    label=_first(f"$\\delta_{n}$ noise background"))
         log_axes(ax)
         if not data.get("mc_skipped"):
             floor = [min(np.min(data["orders"][n]["background"]),

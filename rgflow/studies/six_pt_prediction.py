@@ -239,9 +239,9 @@ def _resolution(mc) -> str:
     smallest signal-to-noise over Λ, with the value at the first cutoff."""
     cr, ce = np.asarray(mc["correction"]), np.asarray(mc["correction_err"])
     snr = float(np.min(np.abs(cr) / ce))
-    verdict = "resolved" if snr >= 5 else "NOT resolved by Monte Carlo"
-    return (f"O($\\lambda$) correction, MC: {cr[0]:+.4f} ± {ce[0]:.4f}; min over $\\Lambda$ "
-            f"{snr:.1f}$\\sigma$ ({verdict}, needs $\\geq 5\\sigma$)")
+    verdict = "resolved" if snr >= 5 else "NOT resolved"
+    return (f"O($\\lambda$) correction, MC: {cr[0]:+.4f} ± {ce[0]:.4f}\n"
+            f"({snr:.1f}$\\sigma$ at worst over $\\Lambda$: {verdict}, needs $\\geq 5\\sigma$)")
 
 
 def _panel(ax, res):
@@ -278,7 +278,7 @@ def _panel(ax, res):
 def plot(res: dict, stem) -> list:
     """G6_GP/G6 and (G6_GP + O(λ))/G6 against Λ: exact lines and Monte Carlo bands."""
     panels = [res] + ([res["secondary"]] if res.get("secondary") else [])
-    fig, axes = figure(1, len(panels), width=4.6 if len(panels) == 1 else 3.6, height=2.9)
+    fig, axes = figure(1, len(panels), width=5.0 if len(panels) == 1 else 3.9, height=3.2)
     for ax, r in zip(axes[0], panels):
         _panel(ax, r)
     axes[0][0].set_ylabel("ratio (mean over 6-tuples)")

@@ -234,10 +234,10 @@ def _mc_fits(net, d_in, nkw, xs, m46, mc_widths, n_nets, method, rel_error, key,
     # tuples where G_c is near zero, and noise dominates, all the weight), taken once from an
     # independent pilot run (seed fold_in(key, 0), n_nets // 4 networks at the smallest width)
     # and rescaled to width N by N^{2−n} per order, so the exact fit stays covariant (λ N, κ N²
-    # width independent). Weights estimated from the fitted run itself are correlated with its
-    # data: with them, 16 replicated Erf runs at N = 2 had a coupling scatter 1.9× the jackknife
-    # error (docs/physics.md §4). The exact fit uses the same weights, so the two fits differ
-    # only by the data. The Monte Carlo error of the couplings is the jackknife spread of the
+    # width independent). Weights estimated from the fitted run itself would be correlated with
+    # its data (inverse-variance weights from estimated variances bias the fit). Because the
+    # local action does not describe the data, (λ, κ) depend on the weights; the exact fit uses
+    # the same weights, so the two fits differ only by the data. The Monte Carlo error of the couplings is the jackknife spread of the
     # linearised refits A y_b over the block-deleted data vectors y_b, A = (JᵀWJ)⁻¹ JᵀW at the
     # Monte Carlo solution.
     w0 = min(mc_widths)
