@@ -262,7 +262,7 @@ def plot_free_theory(results: dict, path_stem) -> list:
 
     fig, axes = figure(1, len(names), width=2.9, height=2.8)
     widths = np.asarray(results["widths"], float)
-    for k, (ax, name) in enumerate(zip(axes[0], names)):
+    for ax, name in zip(axes[0], names, strict=False):
         data = results["nets"][name]
         for n in ("2", "4", "6"):
             c, d = COLOURS[n], data["orders"][n]

@@ -235,7 +235,6 @@ def run(config: dict, *, progress=False) -> dict:
 
 def plot(result: dict, stem) -> list:
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, axes = figure(1, 3, width=3.6, height=4.0)
     axes = axes[0]

@@ -50,7 +50,7 @@ from .._nets import hms_inputs, make_net
 from .._tuples import sorted_tuples, splits, to_full
 from .._validate import check_seed
 from ._config import N_NETS, NETS, SEED, choice, choice_list, int_list, optional, real
-from ._plotting import NET_LABELS, figure, log_axes, pm, row_label, save_figure
+from ._plotting import NET_LABELS, log_axes, pm, row_label, save_figure
 from ._progress import steps
 from .free_theory import HMS_WIDTHS
 
