@@ -23,7 +23,7 @@ def test_exact_exponents(net):
     np.testing.assert_allclose(r["lambda4"], r["lambda4_wls"], rtol=1e-6)
     shares = np.array([r["shares"][k] for k in SHARE_KEYS])
     np.testing.assert_allclose(shares.sum(0), 1.0, rtol=1e-12)
-    # over-parameterisation implies simplicity: the O(1/N) quartic sector takes over
+    # the O(1/N) quartic sector grows towards the whole signal (Gauss-net: 66 % at N = 10³, κ 30 %)
     quartic = shares[0] + shares[1]
     assert np.all(np.diff(quartic) > 0) and quartic[-1] > 0.6
 

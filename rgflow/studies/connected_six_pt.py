@@ -33,6 +33,8 @@ come out low with errors that are not finite in practice; the measured fraction 
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import numpy as np
 
@@ -69,6 +71,29 @@ def _projection(values, reps, tau, var):
     b = a_reps.shape[0]
     err = float(np.sqrt((b - 1) / b * np.sum((a_reps - a_reps.mean()) ** 2)))
     return a, err
+
+
+def _n_eff(reps, tau, var) -> float:
+    """Effective number of blocks behind a projection's jackknife error, (Σ d²)² / Σ d⁴ over
+    the block deviations d of the projected replicates (≈ B/3 for Gaussian blocks)."""
+    w = 1.0 / var
+    a_reps = (reps * (w * tau)).sum(1) / np.sum(w * tau * tau)
+    d = a_reps - a_reps.mean()
+    return float(np.sum(d**2) ** 2 / np.sum(d**4))
+
+
+@functools.lru_cache(maxsize=8)
+def neff_min(n_blocks: int, p: float = 1e-3) -> float:
+    """The `p` quantile of `_n_eff` for `n_blocks` Gaussian blocks (200,000 simulated sets;
+    10.6 at 64 blocks). A run below it has its jackknife variance carried by a few blocks: a
+    heavy tail, where the error bar is itself unreliable and a z-score means nothing."""
+    rng = np.random.default_rng(0)
+    q = []
+    for _ in range(10):
+        d = rng.standard_normal((20_000, n_blocks))
+        d -= d.mean(1, keepdims=True)
+        q.append(np.sum(d**2, 1) ** 2 / np.sum(d**4, 1))
+    return float(np.quantile(np.concatenate(q), p))
 
 
 def _spread(reps):
@@ -179,7 +204,9 @@ def connected_six_scaling(
             r = res[str(n)]
             r["neuron_amplitude"], r["neuron_amplitude_err"] = a, err
             r["neuron_z"] = (a - 1.0) / err
-            r.update(mc_amplitude=[], mc_amplitude_err=[], mc_z=[])
+            r["neuron_neff"] = _n_eff(reps, tau[n] / base.sigma_w**n, _spread(reps) ** 2)
+            r["neff_min"] = neff_min(reps.shape[0])
+            r.update(mc_amplitude=[], mc_amplitude_err=[], mc_z=[], mc_neff=[])
         for w in mc_widths:
             nw = _net(net, w, d_in, relu_sigma_b)
             est = measure_conditional(nw, xs, n_nets, key=jax.random.fold_in(key, w))
@@ -190,6 +217,7 @@ def connected_six_scaling(
                 r["mc_amplitude"].append(a)
                 r["mc_amplitude_err"].append(err)
                 r["mc_z"].append((a - float(w) ** (1 - n / 2)) / err)
+                r["mc_neff"].append(_n_eff(reps, tau[n], _spread(reps) ** 2))
             bar.update()
         bar.close()
         fit_w = {n: (mc_widths, res[str(n)]["mc_amplitude"], res[str(n)]["mc_amplitude_err"])
@@ -206,6 +234,25 @@ def connected_six_scaling(
             "n_neurons": n_neurons if source == "mc" else None, "orders": res,
             "slope": res["6"]["slope"], "slope_err": res["6"]["slope_err"],
             "slope_ci95": res["6"]["slope_ci95"]}
+
+
+def _z_scores(results):
+    """(counted |z|, withheld labels): the Monte Carlo vs exact z-scores of both orders and the
+    single-neuron band, a z withheld where its jackknife is tail-dominated (`neff_min`)."""
+    counted, withheld = [], []
+    for o in ("6", "4"):
+        r = results["orders"][o]
+        lim = r.get("neff_min", 0.0)
+        for w, z, ne in zip(results["mc_widths"], r["mc_z"],
+                            r.get("mc_neff", [np.inf] * len(r["mc_z"])), strict=True):
+            (counted.append(abs(z)) if ne >= lim else
+             withheld.append(f"G{o}c N = {w} (z = {z:.1f}, n_eff = {ne:.1f})"))
+        if r.get("neuron_neff", np.inf) >= lim:
+            counted.append(abs(r["neuron_z"]))
+        else:
+            withheld.append(f"G{o}c single-neuron (z = {r['neuron_z']:.1f}, "
+                            f"n_eff = {r['neuron_neff']:.1f})")
+    return counted, withheld
 
 
 def _net_label(results):
@@ -248,11 +295,21 @@ def plot_connected_six(results: dict, path_stem) -> list:
             ax.plot(mw[~used], y[~used], "o", ms=6, mfc="none", color="k", alpha=0.6)
         # bottom: ratio to exact (exact amplitude is N^{−k})
         bx = axes[1][0]
-        bx.errorbar(mw * (1.06 if order == "6" else 0.94), amp * mw**k, yerr=err * mw**k,
+        ok = np.asarray(r.get("mc_neff", [np.inf] * len(mw))) >= r.get("neff_min", 0.0)
+        dx = 1.06 if order == "6" else 0.94
+        bx.errorbar(mw[ok] * dx, (amp * mw**k)[ok], yerr=(err * mw**k)[ok],
                     fmt="o", ms=3.5, color=c, capsize=2)
+        if np.any(~ok):
+            bx.errorbar(mw[~ok] * dx, (amp * mw**k)[~ok], yerr=(err * mw**k)[~ok], fmt="o",
+                        ms=4, mfc="none", color=c, capsize=2, alpha=0.8)
         a, e = r["neuron_amplitude"], r["neuron_amplitude_err"]
         bx.fill_between(n, a - e, a + e, color=c, alpha=0.25, lw=0,
                         label=f"$G_{order}^c$ single-neuron estimator (±1σ, all $N$)")
+    if mc and _z_scores(results)[1]:
+        lim = results["orders"]["6"]["neff_min"]
+        ax.plot([], [], "o", mfc="none", color="0.3", ms=4,
+                label=f"open (bottom): jackknife tail-dominated, $n_{{eff}} < {lim:.1f}$: "
+                      "no $z$")
     log_axes(ax)
     ax.set_ylabel(r"$|G_n^c|$ (rms over tuples)")
     title = (f"{_net_label(results)}, $\\sigma_W = {results.get('sigma_w', 1.0):g}$, "
@@ -260,12 +317,10 @@ def plot_connected_six(results: dict, path_stem) -> list:
     if results.get("mc_skipped"):
         title += "\nexact only: Monte Carlo heavy-tailed (reason in caption)"
     if mc:
-        r6 = results["orders"]["6"]
-        zs = [abs(z) for o in ("6", "4") for z in results["orders"][o]["mc_z"]]
-        zs += [abs(results["orders"][o]["neuron_z"]) for o in ("6", "4")]
+        zs, withheld = _z_scores(results)
         title += (f"\nMonte Carlo vs exact: max $|z|$ = {max(zs):.1f}"
-                  + (" (FAILED)" if max(zs) > 4 else ""))
-        del r6
+                  + (" (FAILED)" if max(zs) > 4 else "")
+                  + (f"; {len(withheld)} $z$ withheld (heavy tail)" if withheld else ""))
     ax.set_title(title, fontsize=8.5)
     if mc:
         bx = axes[1][0]
@@ -287,6 +342,15 @@ TITLE = "Connected 6-pt function against width (HMS fig. 2)"
 CAPTION = ("Tests G6_c ∝ 1/N² (and G4_c ∝ 1/N): Monte Carlo with jackknife errors (per-width "
            "Rao–Blackwellised networks, whose slope is fitted; single-neuron estimator band) "
            "against the exact finite-width correlators from quadrature.")
+HEAVY_TAIL_NOTE = (
+    "A Monte Carlo z-score counts only where its jackknife is not tail-dominated: the effective "
+    "number of blocks n_eff = (Σd²)²/Σd⁴ of the projected block deviations must reach the 0.1 % "
+    "quantile for 64 Gaussian blocks (10.6); below it (open points) a few networks carry the "
+    "error bar, which is then itself unreliable. Measured case: ReLU σ_b = 1 at N = 2 (seed 0) "
+    "gave z = −4.6 (G6_c) and −3.9 (G4_c) with two of 64 blocks carrying 55 % of the jackknife "
+    "variance (n_eff 6.3, 8.8); 20 further independent runs of 12,000 networks gave z of mean "
+    "−0.4 and standard deviation 1.1 (G6_c; G4_c: −0.4, 0.9), their pooled mean within 2σ of "
+    "the exact value: the exact value holds and the −4.6 is the estimator's heavy tail.")
 SCHEMA = {"nets": choice_list(*NETS), "d_in": choice(1, 2, 3), "source": choice("exact", "mc"),
           "n_nets": N_NETS, "n_neurons": N_NETS, "seed": SEED,
           "widths": int_list(1), "mc_widths": optional(int_list(1)),
@@ -328,7 +392,8 @@ def run(config: dict, *, progress: bool = False) -> dict:
                         + (f", {r['n_nets']:,} networks per Monte Carlo width, "
                            f"{r['n_neurons']:,} neurons in the band." if r["source"] == "mc"
                            else ".")
-                        + (f" Gauss-net: {r['mc_skipped']}." if r.get("mc_skipped") else ""))
+                        + (f" Gauss-net: {r['mc_skipped']}." if r.get("mc_skipped") else "")
+                        + (" " + HEAVY_TAIL_NOTE if r["source"] == "mc" else ""))
         out[f"connected_six_pt_{name}{tag}_d{config['d_in']}"] = r
     return out
 
@@ -350,7 +415,7 @@ def summary(config: dict, results: dict) -> list[tuple]:
                                                 if d.get("mc_skipped") else ""), "−2", "—",
                          "none: exact G6_c ∝ N^−2 holds by construction"))
             continue
-        zs = [abs(z) for z in r["mc_z"]] + [abs(r["neuron_z"])]
+        zs, withheld = _z_scores(d)
         s, e, chi = r["slope"], r["slope_err"], r["slope_chi2_dof"]
         dof = max(int(np.sum(r["used"])) - 2, 1)
         cmax = chi2_max(dof)
@@ -371,9 +436,13 @@ def summary(config: dict, results: dict) -> list[tuple]:
                  + ("" if chi is None else f", 95 % CI [{ci[0]:.2f}, {ci[1]:.2f}], "
                     f"χ²/dof {chi:.2g}"))
         check = (f"independent Rao–Blackwellised runs per width: power law χ²/dof ≤ {cmax:.2g} "
-                 f"(p ≥ {P_MIN:g}), |slope + 2| ≤ 4σ, amplitudes vs exact |z| ≤ 4")
+                 f"(p ≥ {P_MIN:g}), |slope + 2| ≤ 4σ, amplitudes vs exact |z| ≤ 4 where the "
+                 f"jackknife is not tail-dominated (n_eff ≥ {r['neff_min']:.1f}, the 0.1 % "
+                 "quantile for 64 Gaussian blocks; the slope fit still uses every width)")
+        value += f"; amplitude/exact max |z| {max(zs):.1f}"
+        if withheld:
+            value += f"; z withheld (heavy tail): {', '.join(withheld)}"
         rows.append((f"connected 6-pt slope in log N (Monte Carlo, N = "
                      f"{', '.join(map(str, d['mc_widths']))}, {d['n_nets']:,} networks each), "
-                     f"{label}", f"{value}; amplitude/exact max |z| {max(zs):.1f}", "−2", status,
-                     check))
+                     f"{label}", value, "−2", status, check))
     return rows

@@ -234,6 +234,16 @@ def _label(res):
     return label + rf", $\sigma_b = {res['sigma_b']:g}$, $\sigma_W = {res.get('sigma_w', 1.0):g}$"
 
 
+def _resolution(mc) -> str:
+    """Whether the Monte Carlo resolves the O(λ) correction (G6_GP + O(λ))/G6 − G6_GP/G6: its
+    smallest signal-to-noise over Λ, with the value at the first cutoff."""
+    cr, ce = np.asarray(mc["correction"]), np.asarray(mc["correction_err"])
+    snr = float(np.min(np.abs(cr) / ce))
+    verdict = "resolved" if snr >= 5 else "NOT resolved"
+    return (f"O($\\lambda$) correction, MC: {cr[0]:+.4f} ± {ce[0]:.4f}\n"
+            f"({snr:.1f}$\\sigma$ at worst over $\\Lambda$: {verdict}, needs $\\geq 5\\sigma$)")
+
+
 def _panel(ax, res):
     c = np.asarray(res["cutoffs"])
     ax.semilogx(c, res["gp_ratio"], "--", color="C0", label=r"$G_6^{GP}/G_6$, exact")
@@ -250,6 +260,7 @@ def _panel(ax, res):
         z = max(float(np.max(np.abs(lr - np.asarray(res["lambda_ratio"])) / le)),
                 abs(g - res["gp_ratio"][0]) / ge)
         ztext = f"\nMonte Carlo vs exact: max $|z|$ = {z:.1f}" + (" (FAILED)" if z > 4 else "")
+        ztext += "\n" + _resolution(mc)
     elif res.get("mc_skipped"):
         ztext = "\nexact only: Monte Carlo heavy-tailed (see caption)"
     else:
@@ -267,7 +278,7 @@ def _panel(ax, res):
 def plot(res: dict, stem) -> list:
     """G6_GP/G6 and (G6_GP + O(λ))/G6 against Λ: exact lines and Monte Carlo bands."""
     panels = [res] + ([res["secondary"]] if res.get("secondary") else [])
-    fig, axes = figure(1, len(panels), width=4.6 if len(panels) == 1 else 3.6, height=2.9)
+    fig, axes = figure(1, len(panels), width=5.0 if len(panels) == 1 else 3.9, height=3.2)
     for ax, r in zip(axes[0], panels):
         _panel(ax, r)
     axes[0][0].set_ylabel("ratio (mean over 6-tuples)")
@@ -315,13 +326,31 @@ def run(config: dict, *, progress: bool = False) -> dict:
                               seed=config["seed"], sigma_b=sb)
         if secondary:
             out[f"six_pt_prediction_{name}"]["secondary"] = r
+            if r.get("mc"):
+                out[f"six_pt_prediction_{name}"]["caption"] += (
+                    f" Second panel (one-dimensional HMS ReLU, σ_b = 0, N = {r['width']}):"
+                    + _caption_resolution(r))
         else:
             r["caption"] = (f"{CAPTION} Parameters: σ_b = {r['sigma_b']:g}, σ_W = "
                             f"{r['sigma_w']:g}, d_in = {r['d_in']}, width N = {r['width']}"
                             + (f", {r['n_nets']:,} networks." if r.get("mc") else ".")
+                            + (_caption_resolution(r) if r.get("mc") else "")
                             + (f" {r['mc_skipped']}." if r.get("mc_skipped") else ""))
             out[f"six_pt_prediction_{name}"] = r
     return out
+
+
+def _caption_resolution(r) -> str:
+    cr, ce = np.asarray(r["mc"]["correction"]), np.asarray(r["mc"]["correction_err"])
+    snr = float(np.min(np.abs(cr) / ce))
+    if snr >= 5:
+        return (f" The Monte Carlo resolves the O(λ) correction at ≥ {snr:.1f}σ at every Λ "
+                f"({cr[0]:+.4f} ± {ce[0]:.4f} at Λ = {r['cutoffs'][0]:g}).")
+    return (f" The Monte Carlo does NOT resolve the O(λ) correction: it is {cr[0]:+.4f} ± "
+            f"{ce[0]:.4f} at Λ = {r['cutoffs'][0]:g} ({snr:.1f}σ at worst over Λ, < 5σ), so "
+            "the Monte Carlo bands test only that the data agree with both curves; the "
+            "correction's size rests on the exact correlators alone. Resolving it at 5σ would "
+            f"take ~{(5 / max(snr, 1e-3)) ** 2:.0f}× the networks.")
 
 
 def summary(config: dict, results: dict) -> list[tuple]:
