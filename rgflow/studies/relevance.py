@@ -323,7 +323,8 @@ def plot_relevance(res: dict, path_stem, formats=("png",)) -> list:
                     color=c, label=f"{lab} (×$10^{{{-3 * i}}}$): {_fmt_theta(e)}")
         ax.plot(cut, off * np.abs(fg[:, i] / g[0, i]), "-", color=c, lw=1.0)
         if e["dimension"] is not None and not const:
-            ax.plot(cut, off * (cut / cut[0]) ** e["predicted_theta"], ":", color="0.2", lw=0.8)
+            ax.plot(cut, off * (cut / cut[0]) ** e["predicted_theta"], ":", color="0.2", lw=0.8,
+                    label=r"power counting $\Lambda^{-[g]}$ (dotted)" if i == 0 else None)
     if ok_any:
         ax.set_xscale("log")
         ax.set_yscale("log")
