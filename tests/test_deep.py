@@ -364,7 +364,7 @@ def test_layer_flow_study_smoke(tmp_path):
         paths = study.plot(result, tmp_path / stem)
         assert all(p.exists() for p in paths)
     rows = study.summary(config, res)
-    assert rows and all(len(r) == 3 for r in rows)
+    assert rows and all(len(r) == 5 for r in rows)  # every row states its check
 
 
 def test_actions_and_collinear_inputs():

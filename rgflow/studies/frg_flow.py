@@ -12,7 +12,7 @@ theory that is not the network's: it does not preserve G2 = K, which holds exact
 width. The flows are therefore LPA flows from network-inspired UV data, not the network's own
 RG; the initial ū4 < 0 (the matched quartic is negative, physics.md §7) makes the truncated
 potential unbounded below. Direction: t = ln(k/k0) runs from 0 to t1 < 0 (k → 0 integrates
-modes out, towards the IR); the LPA critical exponents are θ = −eig(∂β/∂g), ν = 1/θ_1.
+modes out, towards the IR); the LPA RG eigenvalues are y = −eig(∂β/∂g) (relevant ⇔ y > 0), ν = 1/y_1.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def frg_study(*, width: int = 10_000, d_in: int = 3, sigma_ws: Sequence[float] =
 
 
 DIRECTION_LPA = ("t = ln(k/k0) runs from 0 to t1 < 0: k -> 0 integrates modes out (towards the "
-                 "IR); LPA critical exponents theta = -eig(d beta/d g), nu = 1/theta_1")
+                 "IR); LPA critical exponents y = -eig(d beta/d g) (relevant: y > 0), nu = 1/y_1")
 
 
 def network_link(k0: float) -> dict:
@@ -142,9 +142,9 @@ def plot_frg(res: dict, path_stem) -> list:
     ax.set_yscale("symlog", linthresh=0.1)
     ax.set_xlabel(r"$\bar u_2$")
     ax.set_ylabel(r"$\bar u_4$")
-    ax.set_title(f"LPA flows from Gauss-net UV data (width $N$ = {res['width']}, d = {res['d']:g})",
+    ax.set_title(f"LPA flows, Gauss-net data (σ_b = 1, N = {res['width']}, d_in = {res['d']:g})",
                  fontsize=8)
-    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     ax = axes[0][1]
     if "nu" in res:
         orders = [int(n) for n in res["nu"]]
@@ -155,18 +155,10 @@ def plot_frg(res: dict, path_stem) -> list:
         ax.axhline(res["grid"]["omega"], color="k", lw=0.8, ls="--")
         vals = [v for key in ("nu", "omega", "nu_zero") for v in res[key].values()]
         ax.set_ylim(min(0.4, min(vals) - 0.05), max(1.2, max(vals) + 0.05))
-        ax.set_xlabel(r"polynomial truncation order $n$ of $u(\tilde\rho)$")
+        ax.set_xlabel(r"polynomial truncation: order $K$ of $u(\tilde\rho)$")
         ax.set_ylabel(r"critical exponent ($\nu$, $\omega$)")
         ax.set_title("Wilson–Fisher exponents, LPA (Litim regulator)", fontsize=8)
-        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
-    fig.text(0.01, -0.02,
-             f"Left: UV data = λ, κ matched to the network's full correlators, imposed at an "
-             f"arbitrary scale k0 = {res['k0']:g}; kinetic term from the p² truncation of K̃⁻¹; the "
-             "LPA flow does not preserve G2 = K, so these are not the network's own RG. "
-             "ū4 < 0: the truncated potential is unbounded below. Flow direction: k → 0 (modes "
-             "integrated out). Right: ν = 1/θ₁, ω = leading irrelevant exponent, θ = −eig(∂β/∂g) "
-             "at the Wilson–Fisher point; dashed: 64-point Chebyshev grid.",
-             fontsize=6.3, va="top", ha="left", wrap=True)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     return save_figure(fig, path_stem)
 
 
@@ -190,11 +182,17 @@ def run(config: dict, *, progress: bool = False) -> dict:
 
 def caption(res: dict) -> str:
     """The JSON caption: what the figure tests and its parameters."""
-    return ("Tests the Wetterich flow in the local potential approximation: the Wilson–Fisher "
-            "exponents ν, ω against the truncation order and on a Chebyshev grid (literature LPA "
-            "values), and LPA flows started from Gauss-net UV data (σ_b = 1, σ_W as labelled, "
-            f"N = width = {res['width']}, d = {res['d']:g}) at the arbitrary scale k0 = "
-            f"{res['k0']:g}; that flow does not preserve G2 = K and is not the network's own RG.")
+    return ("Tests the Wetterich flow in the local potential approximation (Litim regulator): "
+            "right, the Wilson–Fisher exponents ν, ω against the polynomial truncation order K "
+            "(expansion about the minimum, and ν about 0) and on a 64-point Chebyshev grid "
+            "(dashed; literature LPA values); ν = 1/y₁ and ω = −y₂ with y the eigenvalues of "
+            "−∂β/∂g at the Wilson–Fisher point (relevant ⇔ y > 0). Left, LPA flows in the "
+            "(ū2, ū4) plane started from Gauss-net UV data (σ_b = 1, σ_W as labelled, N = "
+            f"{res['width']}, d_in = {res['d']:g}; exact correlators, no Monte Carlo): λ, κ "
+            f"matched to the network's full correlators, imposed at the arbitrary scale k0 = "
+            f"{res['k0']:g}, kinetic term from the p² truncation of K̃⁻¹; flow direction k → 0 "
+            "(modes integrated out). That flow does not preserve G2 = K and is not the "
+            "network's own RG; ū4 < 0, so the truncated potential is unbounded below.")
 
 
 def plot(result: dict, stem) -> list:
@@ -208,14 +206,28 @@ def summary(config: dict, results: dict) -> list[tuple]:
     if "nu" in data:
         top = str(max(int(k) for k in data["nu"]))
         lit = data.get("literature", {})
+
+        def check(pairs, tol):  # |value − literature| ≤ tol for every pair
+            bad = [f"|{v:.6g} − {t:.6g}| = {abs(v - t):.1g}" for v, t in pairs
+                   if t is not None and not abs(v - t) <= tol]
+            if any(t is None for _, t in pairs):
+                return "—"
+            return "ok" if not bad else f"FAILED: {'; '.join(bad)} > {tol:g}"
+
+        rule = "|rgflow − literature LPA (Litim)| ≤ {} (literature value independent of this code)"
         rows += [
-            (f"LPA Wilson–Fisher ν, minimum expansion order {top}", fmt(data["nu"][top], 6),
-             fmt(lit.get("nu"), 6)),
-            (f"LPA Wilson–Fisher ω, minimum expansion order {top}", fmt(data["omega"][top], 6),
-             fmt(lit.get("omega"), 6)),
+            (f"LPA Wilson–Fisher ν, minimum expansion order K = {top}", fmt(data["nu"][top], 6),
+             fmt(lit.get("nu"), 6), check([(data["nu"][top], lit.get("nu"))], 1e-3),
+             rule.format("1e-3 (truncation error at order K)")),
+            (f"LPA Wilson–Fisher ω, minimum expansion order K = {top}",
+             fmt(data["omega"][top], 6), fmt(lit.get("omega"), 6),
+             check([(data["omega"][top], lit.get("omega"))], 1e-3),
+             rule.format("1e-3 (truncation error at order K)")),
             ("LPA ν, ω on a 64-point Chebyshev grid",
              f"{data['grid']['nu']:.10f}, {data['grid']['omega']:.10f}",
-             f"{fmt(lit.get('nu'), 10)}, {fmt(lit.get('omega'), 10)}"),
+             f"{fmt(lit.get('nu'), 10)}, {fmt(lit.get('omega'), 10)}",
+             check([(data["grid"]["nu"], lit.get("nu")),
+                    (data["grid"]["omega"], lit.get("omega"))], 1e-8), rule.format("1e-8")),
         ]
     net = next((n for n in data.get("network", []) if n["sigma_w"] == 1.0), None)
     if net is not None:
@@ -224,5 +236,6 @@ def summary(config: dict, results: dict) -> list[tuple]:
                      f"scale k0 = {data['k0']:g}",
                      f"ū2 = {i['u2']:.3g}, ū4 = {i['u4']:.3g}, ū6 = {i['u6']:.3g}",
                      "UV data only: couplings of the full correlators at an arbitrary scale, p² "
-                     "truncation of K̃⁻¹; the LPA flow does not preserve G2 = K (not the network's RG)"))
+                     "truncation of K̃⁻¹; the LPA flow does not preserve G2 = K (not the network's RG)",
+                     "—", "none: initial data, not a check"))
     return rows

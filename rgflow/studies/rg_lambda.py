@@ -10,7 +10,7 @@ inside the cutoff range (possible for Erf-net, whose K_W(x, y) has the sign of x
 out of the element mean and listed in `excluded_tuples`. We also give the single least-squares λ
 (`rgflow._predict._match_quartic`, weights 1/stderr² for Monte Carlo input). log|λ| is fitted
 against log Λ over the 21 HMS cutoffs (slope, R²) and over the asymptotic window Λ >= 10⁴, and
-compared with power counting: θ = −[λ] = −(d_in − 4[f]) with [f] read off the kernel
+compared with power counting: ζ = −[λ] = −(d_in − 4[f]) with [f] read off the kernel
 (`rgflow._relevance.field_dimension`): −(d_in + 4) for ReLU with σ_b = 0, −d_in for bounded
 kernels (reached only asymptotically: K_W approaches its limit like 1/|y|), 0 for Gauss-net
 (K_W decays, I4 converges).
@@ -19,7 +19,7 @@ The same couplings are flowed with diffrax from Λ = 7 (`rgflow.flow`: every λ_
 least-squares λ in one ODE system, each obeying β_T = −λ_T d ln I4_T / d ln Λ), and the flow is
 compared with the independent refits at every cutoff (`flow_max_rel_dev`).
 
-θ (λ ∝ Λ^θ, the exponent of a *dimensionful* coupling; Λ → ∞ removes the box cutoff, a volume
+ζ (λ ∝ Λ^ζ, the exponent of a *dimensionful* coupling; Λ → ∞ removes the box cutoff, a volume
 regulator, physics.md §7) is reported only where one local λ describes ΔG4 (residual ≤ 10 %),
 the flow agrees with the refits (≤ 1e-3) and log|λ| is straight in log Λ over the fitted range
 (slopes of the two halves within 0.05); otherwise the failed checks are reported with their
@@ -141,7 +141,7 @@ def rg_lambda(
 
     **Returns:** a JSON-ready dict with `direction` (Λ → ∞ removes the box cutoff), `cutoffs`,
     `lambda` (element mean), `lambda_ls` (least squares), their `residual_mean`/`residual_ls`
-    (the fraction of ΔG4 that one local λ leaves at each cutoff), `exponents` (θ of the element
+    (the fraction of ΔG4 that one local λ leaves at each cutoff), `exponents` (ζ of the element
     mean over all cutoffs and over the window, of λ_ls over the window: each with `status`,
     `theta` or None, `residual`, `flow_gap`, `drift` and the failed checks in `reasons`; the
     thresholds of `rgflow._relevance`), `field_dimension`, `flow_cutoffs`, `flow_lambda`,
@@ -312,7 +312,7 @@ def rg_lambda(
 
 
 def theta_text(e: dict, digits: int = 3) -> str:
-    """θ ± σ of an exponent entry, or "no exponent (reasons)" (never a number of a failed check)."""
+    """ζ ± σ of an exponent entry, or "no exponent (reasons)" (never a number of a failed check)."""
     if e["status"] != "ok":
         return "no exponent: " + "; ".join(e["reasons"])
     se = e.get("theta_stderr")
@@ -345,7 +345,7 @@ def caption(res: dict) -> str:
     for key, lab in (("lambda_mean_all", "element mean, all Λ"),
                      ("lambda_mean_window", "element mean, window"),
                      ("lambda_ls_window", "least-squares λ, window")):
-        lines.append(f"θ[{lab}]: {theta_text(ex[key])}")
+        lines.append(f"ζ[{lab}]: {theta_text(ex[key])}")
     if np.allclose(lam, lam_ls, rtol=1e-10, atol=0):
         lines.append("element mean = least-squares λ to rounding (all λ_T equal: the curves "
                      "coincide)")
@@ -359,60 +359,84 @@ def caption(res: dict) -> str:
 
 
 def plot_rg_lambda(res: dict, path_stem, formats=("png",)) -> list:
-    """|λ(Λ)|: refits (points, Monte Carlo error bars), diffrax flow (line), the fitted power law
-    only where it passed its checks; right: the effective exponent of the refits between
-    neighbouring cutoffs against power counting. Failed checks are written out with numbers."""
-    fig, axes = figure(1, 2, width=3.5, height=3.0)
-    ax, axr = axes[0]
+    """Signed λ(Λ) on a symmetric-log axis (a sign change stays visible): refits (points, Monte
+    Carlo error bars), diffrax flow (line), the fitted power law only where it passed its checks;
+    right: the effective exponent of the refits between neighbouring cutoffs against power
+    counting. Failed checks are written out with numbers."""
     cut = np.asarray(res["cutoffs"])
     ex = res["exponents"]
+    # the effective exponent between neighbouring refit cutoffs (finite differences of refits,
+    # not of the flow: no solver noise); equal to power counting everywhere: a flat panel, so
+    # it is stated in the title instead
+    zeff = [np.diff(np.log(np.abs(np.asarray(res[k])))) / np.diff(np.log(cut))
+            for k in ("lambda", "lambda_ls")]
+    flat = all(np.all(np.abs(z - ex["predicted_theta"]) < 1e-6) for z in zeff)
+    fig, axes = figure(1, 1 if flat else 2, width=3.5, height=3.0)
+    ax, axr = (axes[0][0], None) if flat else axes[0]
     lam_s = np.asarray(res["lambda"])
     lam = np.abs(lam_s)
-    lam_ls = np.abs(np.asarray(res["lambda_ls"]))
+    lam_ls_s = np.asarray(res["lambda_ls"])
+    lam_ls = np.abs(lam_ls_s)
     fc = np.asarray(res["flow_cutoffs"])
-    # |λ| on log axes, with the sign shown: points of the minority sign are marked
-    major = np.sign(np.sum(np.sign(lam_s))) or -1.0
-    flip = np.sign(lam_s) != major
-    ax.errorbar(cut, lam, yerr=res.get("lambda_stderr"), fmt="o", ms=3.5, color="C0",
+    flows = (np.asarray(res["flow_lambda"]), np.asarray(res["flow_lambda_ls"]))
+    allv = np.concatenate([lam_s, lam_ls_s, *flows])
+    one_sign = bool(np.all(allv < 0) or np.all(allv > 0))
+    # one sign everywhere: log axis of sign·λ; a sign change: signed λ on a symmetric-log axis
+    sg = float(np.sign(allv[0])) if one_sign else 1.0
+    ax.errorbar(cut, sg * lam_s, yerr=res.get("lambda_stderr"), fmt="o", ms=3.5, color="C0",
                 label=r"refits, element mean $\langle\lambda_T\rangle$", zorder=3)
-    if np.any(flip):
-        ax.plot(cut[flip], lam[flip], "o", ms=9, mfc="none", color="C3", zorder=4,
-                label=rf"$\langle\lambda_T\rangle {'>' if major < 0 else '<'} 0$ (sign change)")
-    ax.errorbar(cut, lam_ls, yerr=res.get("lambda_ls_stderr"), fmt="s", ms=3, mfc="none",
+    ax.errorbar(cut, sg * lam_ls_s, yerr=res.get("lambda_ls_stderr"), fmt="s", ms=3, mfc="none",
                 color="C2", label=r"refits, least-squares $\lambda$", zorder=3)
-    ax.plot(fc, np.abs(res["flow_lambda"]), "-", color="C1", lw=1.0, label="diffrax flow", zorder=2)
-    ax.plot(fc, np.abs(res["flow_lambda_ls"]), "--", color="C1", lw=1.0, zorder=2)
+    ax.plot(fc, sg * flows[0], "-", color="C1", lw=1.0, label="diffrax flow (solid, dashed)",
+            zorder=2)
+    ax.plot(fc, sg * flows[1], "--", color="C1", lw=1.0, zorder=2)
     e = ex["lambda_mean_all"]
     if e["status"] == "ok" and not _constant(lam):
-        ax.plot(fc, np.exp(e["intercept"]) * fc ** e["theta"], ":", color="0.3", lw=1.0,
-                label=rf"power law $\Lambda^{{{e['theta']:.3f}}}$")
+        ax.plot(fc, np.exp(e["intercept"]) * fc ** e["theta"] * sg * np.sign(lam_s[-1]), ":",
+                color="0.3", lw=1.0, label=rf"power law $\Lambda^{{{e['theta']:.2f}}}$")
     ax.set_xscale("log")
-    ax.set_yscale("log")
-    if _constant(lam) and _constant(lam_ls):
-        mid = float(np.sqrt(lam.mean() * lam_ls.mean()))
-        ax.set_ylim(mid / 10, mid * 10)
-        ax.text(0.5, 0.2, "λ constant in Λ to rounding\n(vertex integrals over all space)",
-                transform=ax.transAxes, ha="center", fontsize=8)
+    if one_sign:
+        ax.set_yscale("log")
+        ax.set_ylabel(r"$\lambda(\Lambda)$" if sg > 0 else
+                      r"$-\lambda(\Lambda)$  ($\lambda < 0$ at every $\Lambda$)")
+    else:
+        from matplotlib.ticker import FixedLocator, NullFormatter
+
+        small = float(np.min(np.abs(allv[allv != 0])))
+        big = float(np.max(np.abs(allv)))
+        ax.set_yscale("symlog", linthresh=small, linscale=0.5)
+        lo_d, hi_d = int(np.ceil(np.log10(small))), int(np.floor(np.log10(big)))
+        step = max(1, int(np.ceil((hi_d - lo_d + 1) / 3)))
+        decs = [10.0**d for d in range(hi_d, lo_d - 1, -step)]
+        ticks = ([-d for d in decs] if np.any(allv < 0) else []) + [0.0] + (
+            decs[::-1] if np.any(allv > 0) else [])
+        ax.yaxis.set_major_locator(FixedLocator(sorted(ticks)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.axhline(0.0, color="k", lw=0.6)
+        ax.set_ylabel(r"$\lambda(\Lambda)$, signed" + f" (linear within ±{small:.0e})")
     ax.set_xlabel(r"box cutoff $\Lambda$  ($\Lambda\to\infty$ removes it)")
-    ax.set_ylabel(r"$|\lambda(\Lambda)|$" + (r", $\lambda < 0$" if major < 0 else r", $\lambda > 0$")
-                  + (" except circled" if np.any(flip) else ""))
     from .._nets import make_net
 
     net = make_net(res["net"], width=int(res["width"]), d_in=int(res["d_in"]))
     ax.set_title(f"{NET_LABELS.get(res['net'], res['net'])}, $\\sigma_b = {float(net.sigma_b):g}$, "
                  f"$\\sigma_W = {float(net.sigma_w):g}$, $d_{{in}}={res['d_in']}$, $N={res['width']}$"
                  + (f", depth {res['depth']}" if res.get("depth", 1) > 1 else "")
-                 + f" ({res['source']})", fontsize=9)
+                 + f" ({res['source']})"
+                 + ("" if not flat else "\n" + r"$\zeta_{\rm eff} = \Delta\ln|\lambda|/\Delta\ln\Lambda$"
+                    + f" = {ex['predicted_theta']:+.0f} (power counting) between all cutoffs, "
+                    "to 1e-6"), fontsize=9)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.24), fontsize=8, ncol=1, frameon=False)
     # effective exponent between neighbouring refit cutoffs (finite differences of refits, not
     # of the flow: no solver noise), on a y-range of at least ±1 around power counting
+    if flat:
+        return save_figure(fig, path_stem, formats=formats)
     lc = np.log(cut)
     mid = np.sqrt(cut[1:] * cut[:-1])
     pc = ex["predicted_theta"]
     for y, ys, mk, c, lab in ((lam, lam_s, "o", "C0", r"$\langle\lambda_T\rangle$"),
                               (lam_ls, np.asarray(res["lambda_ls"]), "s", "C2",
                                r"least-squares $\lambda$")):
-        th = np.diff(np.log(y)) / np.diff(lc)
+        th = np.diff(np.log(y)) / np.diff(lc)  # ζ_eff
         th[np.sign(ys[1:]) != np.sign(ys[:-1])] = np.nan  # no exponent across a sign change
         axr.plot(mid, th, mk + "-", ms=3, lw=0.8, color=c, mfc="none" if mk == "s" else c,
                  label=lab)
@@ -421,7 +445,7 @@ def plot_rg_lambda(res: dict, path_stem, formats=("png",)) -> list:
     axr.set_ylim(min(lo, pc - 1), max(hi, pc + 1))
     axr.set_xscale("log")
     axr.set_xlabel(r"box cutoff $\Lambda$")
-    axr.set_ylabel(r"$\theta_{\rm eff} = \Delta\ln|\lambda| / \Delta\ln\Lambda$")
+    axr.set_ylabel(r"$\zeta_{\rm eff} = \Delta\ln|\lambda| / \Delta\ln\Lambda$")
     axr.legend(loc="upper center", bbox_to_anchor=(0.5, -0.24), fontsize=8, ncol=1, frameon=False)
     return save_figure(fig, path_stem, formats=formats)
 
@@ -430,8 +454,13 @@ def plot_rg_lambda(res: dict, path_stem, formats=("png",)) -> list:
 
 TITLE = "λ(Λ): refits, power counting and the diffrax flow (HMS fig. 3)"
 CAPTION = ("Tests HMS fig. 3: the single local quartic λ(Λ) refitted to ΔG4 at each box cutoff Λ, "
-           "the diffrax flow of λ against the refits, and the exponent θ (λ ∝ Λ^θ) against power "
-           "counting, printed only where its checks pass.")
+           "the diffrax flow of λ against the refits (signed λ on a symmetric-log axis: linear "
+           "below its smallest |λ|), and the exponent ζ of the dimensionful coupling (λ ∝ Λ^ζ; "
+           "not an RG eigenvalue y) against power counting −[λ], printed only where its checks "
+           "pass; right: the effective exponent ζ_eff between neighbouring cutoffs (none across "
+           "a sign change). Gauss-net is not drawn: its vertex integrals run over all space, so "
+           "λ is Λ-independent to rounding (ζ = 0 exactly; a flat panel; relevance_gauss_d1 "
+           "carries its 1/N hierarchy).")
 SCHEMA = {"nets": choice_list(*NETS), "d_ins": choice_list(1, 2, 3),
           "source": choice("exact", "mc"), "n_nets": N_NETS, "seed": SEED,
           "width": optional(integer(1)), "depth": integer(1, 64)}
@@ -439,9 +468,9 @@ SCHEMA = {"nets": choice_list(*NETS), "d_ins": choice_list(1, 2, 3),
 SPLIT = "nets"
 DEFAULTS = {
     # quick: d_in = 1 only (runtime budget of the demo); d_in = 2, 3 with --profile full or --d-in
-    "quick": {"nets": list(NETS), "d_ins": [1], "source": "exact", "n_nets": 200_000,
+    "quick": {"nets": ["erf", "relu"], "d_ins": [1], "source": "exact", "n_nets": 200_000,
               "seed": 0, "width": None, "depth": 1},
-    "full": {"nets": list(NETS), "d_ins": [1, 2, 3], "source": "mc", "n_nets": 1_000_000,
+    "full": {"nets": ["erf", "relu"], "d_ins": [1, 2, 3], "source": "mc", "n_nets": 1_000_000,
              "seed": 0, "width": None, "depth": 1},
 }
 
@@ -477,12 +506,17 @@ def summary(config: dict, results: dict) -> list[tuple]:
     rows = []
     for r in results.values():
         ex = r["exponents"]
-        val = "; ".join(f"{lab} {theta_text(ex[key])}" for key, lab in (
-            ("lambda_mean_all", "element mean, all Λ:"),
-            ("lambda_mean_window", "element mean, Λ ≥ 10⁴:"),
-            ("lambda_ls_window", "least-squares, Λ ≥ 10⁴:")))
+        keys = (("lambda_mean_all", "element mean, all Λ:"),
+                ("lambda_mean_window", "element mean, Λ ≥ 10⁴:"),
+                ("lambda_ls_window", "least-squares, Λ ≥ 10⁴:"))
+        val = "; ".join(f"{lab} {theta_text(ex[key])}" for key, lab in keys)
         val += f"; flow vs refits: max relative gap {_gap_text(r['flow_max_rel_dev'])}"
-        rows.append((f"θ of the single local quartic λ (g ∝ Λ^θ, Λ → ∞ removes the box cutoff; "
-                     f"{r['source']}), {_row_net(r)} N={r['width']} d_in={r['d_in']}" + (f" L={r['depth']}" if r.get('depth', 1) > 1 else ""), val,
-                     f"{ex['predicted_theta']:+.0f} (power counting, asymptotic)"))
+        bad = [lab.rstrip(":") for key, lab in keys if ex[key]["status"] != "ok"]
+        rows.append((f"ζ of the single local quartic λ (λ ∝ Λ^ζ, Λ → ∞ removes the box cutoff; "
+                     f"{r['source']}), {_row_net(r)} N={r['width']} d_in={r['d_in']}"
+                     + (f" L={r['depth']}" if r.get('depth', 1) > 1 else ""), val,
+                     f"{ex['predicted_theta']:+.0f} (power counting, asymptotic)",
+                     "ok" if not bad else f"FAILED: no exponent ({'; '.join(bad)})",
+                     f"per fit: residual ≤ {ex['max_residual']:g} of ΔG4, flow within "
+                     f"{ex['max_flow_gap']:g} of the refits, slope drift ≤ {ex['max_drift']:g}"))
     return rows
