@@ -246,3 +246,9 @@ def test_float32_training_dtype(key):
     assert not np.array_equal(f32.mean()[1], f64.mean()[1])
     with pytest.raises(ValueError, match="dtype"):
         rgflow.train_ensemble(net, X, Y, PROBES, 40, dtype=jnp.int32, **kw)
+    # the float32 path's layout (neurons last) is the same function as `forward`
+    for n in (net, rgflow.GaussNet(width=6, **KW), rgflow.ReLUNet(width=6, **KW)):
+        init, apply = training_model(n, "ntk")
+        _, fast = training_model(n, "ntk", neurons_last=True)
+        params = init(key, 3)
+        np.testing.assert_allclose(fast(params, Z), apply(params, Z), rtol=1e-13, atol=1e-15)
