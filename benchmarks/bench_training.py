@@ -18,10 +18,11 @@ warm-up excluded; every row trains the same model with the same optimiser):
    way to train one model), float64;
 4. the same per-network optax step but the whole 200-step loop jitted with `lax.scan` (one
    dispatch per network; an upper bound for per-network JAX), float64;
-5. a PyTorch loop of the same model, one network at a time (`torch.optim.SGD`, float64);
+5. a PyTorch loop of the same model, one network at a time (`torch.optim.SGD`, float64,
+   one thread: with two, the tiny ops only add synchronisation);
 6. PyTorch batched over the networks: parameters with a leading network axis, the forward as
    `torch.einsum`, one `backward` of the summed loss (each network's gradient is its own) and
-   one `torch.optim.SGD` step for all, M networks, float64 and float32.
+   one `torch.optim.SGD` step for all, M networks, float64 and float32, two threads.
 
 Rows 5-6 need torch (`pip install -e '.[bench]'`, torch==2.13.0, CPU); without it they print
 "not run". Rates are network·steps per second of wall time and per CPU second of this process
@@ -118,7 +119,6 @@ def torch_rows(n, m_single, m_batched):
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(2)
     s0, s1 = SW / math.sqrt(D), SW / math.sqrt(n)
 
     def params(shape_m, dtype, seed):
@@ -127,6 +127,7 @@ def torch_rows(n, m_single, m_batched):
         return [torch.randn(s, generator=gen, dtype=dtype).requires_grad_() for s in shapes]
 
     def single(count=m_single):
+        torch.set_num_threads(1)  # tiny tensors: threads only add synchronisation
         x, y = torch.tensor(X), torch.tensor(Y)
         for seed in range(count):
             p = params((), torch.float64, seed)
@@ -143,6 +144,7 @@ def torch_rows(n, m_single, m_batched):
         x, y = torch.tensor(X, dtype=dtype), torch.tensor(Y, dtype=dtype)
 
         def run():
+            torch.set_num_threads(2)
             p = params((m_batched,), dtype, 0)
             opt = torch.optim.SGD(p, lr=ETA)
             for _ in range(STEPS):
