@@ -160,6 +160,10 @@ def test_bad_input(key):
         rgflow.train_ensemble(net, X, np.array([0.1, np.nan, 0.2]), PROBES, 10, **good)
     with pytest.raises(ValueError, match="probes"):
         rgflow.train_ensemble(net, X, Y, np.ones((2, 3)), 10, **good)
+    with pytest.raises(ValueError, match="x_train"):
+        rgflow.train_ensemble(net, np.ones((3, 3)), Y, PROBES, 10, **good)
+    with pytest.raises(ValueError, match="y_train"):
+        rgflow.train_ensemble(net, X, np.array([0.1, np.inf, 0.2]), PROBES, 10, **good)
     with pytest.raises(ValueError, match="zero training steps"):
         rgflow.train_ensemble(net, X, Y, PROBES, 10, **dict(good, times=[0]))
     with pytest.raises(TypeError, match="optax GradientTransformation"):
