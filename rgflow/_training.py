@@ -298,7 +298,8 @@ class QuarticEstimate(eqx.Module):
     def __str__(self) -> str:
         lines = []
         for i, t in enumerate(np.asarray(self.times)):
-            entries = [f"λ_{a + 1}{a + 1}{a + 1}{a + 1} = {_pm(self.value[i][(a,) * 4], self.stderr[i][(a,) * 4])}"
+            entries = [f"λ_{str(a + 1) * 4} = "
+                       + _pm(self.value[i][(a,) * 4], self.stderr[i][(a,) * 4])
                        for a in range(self.value.shape[1])]
             lines.append(f"t = {int(t)}: " + ", ".join(entries))
         return "\n".join(lines)
