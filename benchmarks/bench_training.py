@@ -1,6 +1,6 @@
 """Ensemble training throughput (network·steps/s), side by side in one run (physics.md §14).
 
-    python benchmarks/bench_training.py                 # ~3 minutes on 2 shared cores
+    python benchmarks/bench_training.py                 # ~5 minutes on 2 shared cores
     python benchmarks/bench_training.py --rounds 5 --json out.json
 
 Model: ErfNet(N = 16 and 64, d_in = 2, σ_W = 1.5, σ_b = 0.5), NTK parameterisation, all four
