@@ -125,6 +125,7 @@ from ._shellnet import draw_neurons as draw_neurons
 from ._shellnet import kept_quartic_exact as kept_quartic_exact
 from ._shellnet import sample_shell_fields as sample_shell_fields
 from ._shellnet import three_ensemble_prediction as three_ensemble_prediction
+from ._training import QuarticEstimate as QuarticEstimate
 from ._training import TrainedMeasurement as TrainedMeasurement
 from ._training import train_ensemble as train_ensemble
 from ._training import training_model as training_model

@@ -115,11 +115,29 @@ def forward(net: AbstractNet, params: dict, xs) -> jnp.ndarray:
     return params[f"w{depth}"] @ h + params[f"b{depth}"]
 
 
-def training_model(net: AbstractNet, parameterisation: str = "ntk"):
+def _forward_neurons_last(net: AbstractNet, params: dict, xs) -> jnp.ndarray:
+    """`forward` of a one-hidden-layer net with the neurons on the last axis, the d_in-term
+    first layer unrolled and the readout a contiguous multiply-and-sum: no small batched
+    matrix products under `vmap` (2x the float32 training throughput on CPU, docs/benchmarks.md
+    §10). The same function as `forward`, summed in another order."""
+    w0, b0 = params["w0"], params["b0"]
+    if xs.shape[1] <= 8:
+        z = b0[None, :] + sum(xs[:, k:k + 1] * w0[None, :, k] for k in range(xs.shape[1]))
+    else:
+        z = xs @ w0.T + b0[None, :]
+    h = net.phi(z, xs, axis=-2)  # (P, N): the inputs on axis −2
+    return jnp.sum(h * params["w1"][None, :], axis=-1) + params["b1"]
+
+
+def training_model(net: AbstractNet, parameterisation: str = "ntk", *, neurons_last=False):
     """`(init, apply)`: `init(key, g)` the trainable-parameter pytree of network g in the
-    parameterisation, `apply(params, xs) -> (P,)`."""
+    parameterisation, `apply(params, xs) -> (P,)`. `neurons_last`: one-hidden-layer nets use
+    `_forward_neurons_last` (another summation order; `train_ensemble` uses it for float32)."""
     parameterisation = check_parameterisation(parameterisation)
     scales = parameter_scales(net)
+    fwd = forward
+    if neurons_last and not _is_cos(net) and not getattr(type(net), "is_deep", False):
+        fwd = _forward_neurons_last
 
     def init(key, g):
         raw = draw_parameters(net, key, g)
@@ -130,7 +148,7 @@ def training_model(net: AbstractNet, parameterisation: str = "ntk"):
     def apply(params, xs):
         if parameterisation == "ntk":
             params = {k: v * scales[k] for k, v in params.items()}
-        return forward(net, params, xs)
+        return fwd(net, params, xs)
 
     return init, apply
 
@@ -234,6 +252,84 @@ class TrainedMeasurement(BlockSums):
         """Jackknife standard error of `connected(order)`."""
         return self._cumulant(order)[1]
 
+    def edgeworth_quartic(self) -> QuarticEstimate:
+        """The quartic coupling tensor of the trained ensemble's O(1/N) Edgeworth action on the
+        probes at each recorded time (physics.md §9, §14),
+
+            λ_t,abcd = −(1/24) Σ κ4,t;efgh (Σ_t⁻¹)_ea (Σ_t⁻¹)_fb (Σ_t⁻¹)_gc (Σ_t⁻¹)_hd,
+
+        with Σ_t and κ4,t the measured covariance and connected 4-pt function of f_t (as
+        `rgflow.edgeworth_tensors(Σ_t, κ4,t, order=1)[1]`), jackknifed over the blocks of
+        networks: the estimate is bias-corrected and its error is the delete-one-block standard
+        error. Needs `max_order >= 4`; Σ_t must be positive definite (a ValueError otherwise).
+
+        **Returns:** a `QuarticEstimate` (`times`, `value`, `stderr`, each entry `(T,) + (P,)*4`).
+        """
+        order = 4
+        if any(n not in self.block_sums for n in range(1, order + 1)):
+            raise ValueError("the Edgeworth quartic needs the moments of orders 1..4 "
+                             "(train with max_order >= 4).")
+        flat = {n: np.asarray(self.block_sums[n]).reshape(len(self.block_counts), -1)
+                for n in range(1, order + 1)}
+        cov = self.connected(2)
+        if not np.all(np.linalg.eigvalsh(0.5 * (cov + np.swapaxes(cov, -1, -2))) > 0):
+            raise ValueError("the measured covariance Σ_t of the probes is not positive definite "
+                             "at some recorded time (probes too close, or too few networks); "
+                             "the Edgeworth quartic needs Σ_t⁻¹.")
+        est, err = _jackknife_quartic(flat, np.asarray(self.block_counts, np.float64),
+                                      np.float64(self.n_nets), self.n_points, len(self.times),
+                                      self.n_probes)
+        return QuarticEstimate(times=np.asarray(self.times), value=np.asarray(est),
+                               stderr=np.asarray(err))
+
+
+class QuarticEstimate(eqx.Module):
+    """Jackknife estimate of the Edgeworth quartic tensor λ_t of a trained ensemble
+    (`TrainedMeasurement.edgeworth_quartic`).
+
+    **Fields:** `times` `(T,)`; `value`, `stderr` `(T, P, P, P, P)` (estimate and jackknife
+    standard error). `str()` prints the diagonal entries λ_t,aaaa as value ± error.
+    """
+
+    times: np.ndarray
+    value: np.ndarray
+    stderr: np.ndarray
+
+    def __str__(self) -> str:
+        lines = []
+        for i, t in enumerate(np.asarray(self.times)):
+            entries = [f"λ_{str(a + 1) * 4} = "
+                       + _pm(self.value[i][(a,) * 4], self.stderr[i][(a,) * 4])
+                       for a in range(self.value.shape[1])]
+            lines.append(f"t = {int(t)}: " + ", ".join(entries))
+        return "\n".join(lines)
+
+
+def _pm(value: float, error: float) -> str:
+    """`value ± error` with the error to two significant digits."""
+    value, error = float(value), float(error)
+    if not (math.isfinite(error) and error > 0):
+        return f"{value:.6g} ± {error:.2g}"
+    digits = max(0, 1 - int(math.floor(math.log10(error))))
+    return f"{value:.{digits}f} ± {error:.{digits}f}"
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4, 5))
+def _jackknife_quartic(flat, counts, n_nets, p: int, t: int, q: int):
+    """Jackknifed Edgeworth quartic on the probes from raw-moment block sums."""
+    from ._edgeworth import _tensors_impl
+
+    def fn(mom):
+        mom = {n: v.reshape(v.shape[:-1] + (t, -1)) for n, v in mom.items()}
+        k2 = cumulant_from_raw(mom, p, 2)[(...,) + (slice(0, q),) * 2]
+        k4 = cumulant_from_raw(mom, p, 4)[(...,) + (slice(0, q),) * 4]
+        lead = k2.shape[:-2]
+        quartic = jax.vmap(lambda a, b: _tensors_impl(a, b, None, 1)[1])(
+            k2.reshape((-1, q, q)), k4.reshape((-1,) + (q,) * 4))
+        return quartic.reshape(lead + (q,) * 4)
+
+    return _jackknife(fn, flat, counts, n_nets)
+
 
 @functools.partial(jax.jit, static_argnums=(3, 4, 5, 6, 7))
 def _jackknife_cumulant(flat, counts, n_nets, p: int, t: int, q: int, order: int, diff: bool):
@@ -294,8 +390,14 @@ def _check_times(times) -> tuple[int, ...]:
 
 @functools.lru_cache(maxsize=32)
 def _block_program(net, parameterisation, trainable, optimizer, times, batch, max_order,
-                   minibatch, controlled):
-    init, apply = training_model(net, parameterisation)
+                   minibatch, controlled, dtype_name="float64"):
+    dtype = jnp.dtype(dtype_name)
+    # float64 keeps `forward` (its numbers unchanged); float32 takes the faster layout
+    init64, apply = training_model(net, parameterisation, neurons_last=dtype_name == "float32")
+
+    def init(key, g):
+        # drawn in float64 (the networks of `rgflow.measure`), trained in `dtype`
+        return jax.tree.map(lambda v: v.astype(dtype), init64(key, g))
     readout = readout_names(net)
 
     def split(params):
@@ -312,6 +414,7 @@ def _block_program(net, parameterisation, trainable, optimizer, times, batch, ma
 
     def fn(key, start, count, x_train, y_train, probes, transfer, shift):
         p = probes.shape[0] * (2 if controlled else 1)
+        x_train, y_train, probes = (a.astype(dtype) for a in (x_train, y_train, probes))
         z_all = jnp.concatenate([probes, x_train])
         n_train = x_train.shape[0]
         tuples = {n: jnp.asarray(sorted_tuples(p, n)) for n in range(1, max_order + 1)}
@@ -347,9 +450,12 @@ def _block_program(net, parameterisation, trainable, optimizer, times, batch, ma
             def segment(c, ti):
                 # one compiled step and one measurement, scanned over the recorded times
                 tr, st, first = jax.lax.fori_loop(bounds[ti], bounds[ti + 1], step, c)
+                # products and sums in float64 whatever the training dtype
                 f = jax.vmap(apply, in_axes=(0, None))({**tr, **frozen}, probes)
+                f = f.astype(jnp.float64)
                 if controlled:
-                    f = jnp.concatenate([f, f0 @ transfer[ti].T + shift[ti]], axis=1)
+                    c = f0.astype(jnp.float64) @ transfer[ti].T + shift[ti]
+                    f = jnp.concatenate([f, c], axis=1)
                 f = jnp.where(valid[:, None], f, 0.0)
                 qs, q2s = [], []
                 for n in range(1, max_order + 1):
@@ -397,6 +503,7 @@ def train_ensemble(
     n_blocks: int = 16,
     batch_size: int | None = None,
     checkpoint=None,
+    dtype=None,
 ) -> TrainedMeasurement:
     """Train `n_nets` networks at once and measure their outputs on `probes` (physics.md §14).
 
@@ -425,6 +532,12 @@ def train_ensemble(
     - `batch_size`: networks trained together (default 128; the numbers do not depend on it).
     - `checkpoint`: optional `.npz` path; blocks done are saved there (atomically) and a run of the
       same configuration resumes from it.
+    - `dtype`: the compute precision of training, `jnp.float64` (default) or `jnp.float32`
+      (opt-in, ~2x the throughput on CPU, docs/benchmarks.md §10). The networks are drawn in
+      float64 (the same initial ensemble, rounded) and the products and sums of the measurement
+      are accumulated in float64; only the forward/backward passes and the optimiser run in
+      float32, so the trajectories differ from float64 ones by float32 rounding, amplified
+      along the training (keep float64 for precision work).
 
     **Returns:** a `TrainedMeasurement`. **Raises** `ValueError` naming the step and the network
     when a loss becomes non-finite or exceeds 1e30 (a diverging learning rate; a run that is
@@ -463,6 +576,9 @@ def train_ensemble(
         if minibatch > x_train.shape[0]:
             raise ValueError(f"`minibatch` ({minibatch}) exceeds the {x_train.shape[0]} "
                              "training points.")
+    from ._ensemble import _check_dtype
+
+    dtype_name = _check_dtype(dtype)
     starts, counts = _block_layout(n_nets, n_blocks)
     if batch_size is None:  # fixed: one compiled program per network for every ensemble size
         batch_size = 128
@@ -476,6 +592,8 @@ def train_ensemble(
                 parameterisation=parameterisation, trainable=trainable, minibatch=minibatch,
                 max_order=max_order, control=None if control is None else (transfer, shift),
                 kind="train_ensemble")
+    if dtype_name != "float64":  # (float64 specs, and so their checkpoints, stay as they were)
+        spec["dtype"] = dtype_name
     # under jax.distributed (physics.md §15): this process trains its share [lo, hi) of the
     # blocks, checkpoints them in its own file, and one all-gather puts the per-block sums back
     # in block order (bit-identical to one process); a no-op split in a single process
@@ -494,7 +612,7 @@ def train_ensemble(
             raise ValueError(f"`checkpoint`: {e}") from None
     done = ckpt.restore(sums, squares) if ckpt is not None else 0
     fn = _block_program(net, parameterisation, trainable, opt, times, batch_size, max_order,
-                        minibatch, control is not None)
+                        minibatch, control is not None, dtype_name)
     if control is None:
         transfer, shift = np.zeros((1, 1, 1)), np.zeros((1, 1))
     args = (jnp.asarray(x_train), jnp.asarray(y_train), jnp.asarray(probes),

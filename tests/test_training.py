@@ -160,6 +160,10 @@ def test_bad_input(key):
         rgflow.train_ensemble(net, X, np.array([0.1, np.nan, 0.2]), PROBES, 10, **good)
     with pytest.raises(ValueError, match="probes"):
         rgflow.train_ensemble(net, X, Y, np.ones((2, 3)), 10, **good)
+    with pytest.raises(ValueError, match="x_train"):
+        rgflow.train_ensemble(net, np.ones((3, 3)), Y, PROBES, 10, **good)
+    with pytest.raises(ValueError, match="y_train"):
+        rgflow.train_ensemble(net, X, np.array([0.1, np.inf, 0.2]), PROBES, 10, **good)
     with pytest.raises(ValueError, match="zero training steps"):
         rgflow.train_ensemble(net, X, Y, PROBES, 10, **dict(good, times=[0]))
     with pytest.raises(TypeError, match="optax GradientTransformation"):
@@ -204,3 +208,51 @@ def test_generic_activation_ntk_by_quadrature():
     kdot = dphi.T @ dphi / len(u)
     ref = np.asarray(net.kernel(Z, Z)) + 1.5**2 * s * kdot
     np.testing.assert_allclose(theta, ref, rtol=5e-3)
+
+
+def test_edgeworth_quartic_errors_against_exact_initial_ensemble(key):
+    """The trained ensemble's Edgeworth quartic with jackknife errors: at t = 0 it is the
+    untrained finite-N quartic, exactly −(1/24) κ4(K⁻¹·,K⁻¹·,K⁻¹·,K⁻¹·) from the library's exact
+    K and κ4 (`exact_connected`); z-scores against it, and the check resolves the 1/N scaling
+    (κ4 of width 2N, i.e. half the quartic, fails by > 5σ; measured 11σ at N = 1)."""
+    from rgflow._exact import exact_connected
+
+    net = rgflow.ErfNet(width=1, **KW)
+    meas = rgflow.train_ensemble(net, X, Y, PROBES, 12_000, key=key, times=[0, 1],
+                                 learning_rate=0.2, n_blocks=16, max_order=4)
+    q = meas.edgeworth_quartic()
+    assert q.value.shape == q.stderr.shape == (2,) + (2,) * 4
+    k2 = np.asarray(net.kernel(PROBES, PROBES))
+    exact = np.asarray(rgflow.edgeworth_tensors(k2, exact_connected(net, PROBES, 4), order=1)[1])
+    z = (q.value[0] - exact) / q.stderr[0]
+    assert np.max(np.abs(z)) < 4, z
+    assert np.max(np.abs((q.value[0] - exact / 2) / q.stderr[0])) > 5
+    # the point estimate is `edgeworth_tensors` of the measured Σ_t, κ4,t (up to the O(1/M)
+    # jackknife bias correction, well inside the error)
+    plain = np.asarray(rgflow.edgeworth_tensors(meas.connected(2)[1], meas.connected(4)[1],
+                                                order=1)[1])
+    assert np.max(np.abs(plain - q.value[1]) / q.stderr[1]) < 0.5
+    assert "±" in str(q) and "t = 1" in str(q)
+    short = rgflow.train_ensemble(net, X, Y, PROBES, 20, key=key, times=[1], learning_rate=0.2,
+                                  n_blocks=2, max_order=2)
+    with pytest.raises(ValueError, match="max_order >= 4"):
+        short.edgeworth_quartic()
+
+
+def test_float32_training_dtype(key):
+    net = rgflow.ErfNet(width=6, **KW)
+    kw = dict(key=key, times=[0, 20], learning_rate=0.2, n_blocks=2, max_order=2)
+    f64 = rgflow.train_ensemble(net, X, Y, PROBES, 40, **kw)
+    f32 = rgflow.train_ensemble(net, X, Y, PROBES, 40, dtype=jnp.float32, **kw)
+    assert f32.block_sums[2].dtype == jnp.float64  # accumulated in float64
+    # the same networks (drawn in float64, rounded), trained in float32
+    np.testing.assert_allclose(f32.mean(), f64.mean(), rtol=1e-4, atol=1e-5)
+    assert not np.array_equal(f32.mean()[1], f64.mean()[1])
+    with pytest.raises(ValueError, match="dtype"):
+        rgflow.train_ensemble(net, X, Y, PROBES, 40, dtype=jnp.int32, **kw)
+    # the float32 path's layout (neurons last) is the same function as `forward`
+    for n in (net, rgflow.GaussNet(width=6, **KW), rgflow.ReLUNet(width=6, **KW)):
+        init, apply = training_model(n, "ntk")
+        _, fast = training_model(n, "ntk", neurons_last=True)
+        params = init(key, 3)
+        np.testing.assert_allclose(fast(params, Z), apply(params, Z), rtol=1e-13, atol=1e-15)
