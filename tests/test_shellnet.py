@@ -229,3 +229,19 @@ def test_exponent_error_matches_the_scatter_over_seeds():
     assert 1.2 <= chi2 <= 6.0, chi2    # measured 2.55 for 3 dof (shared ensemble: 0.01)
     # the same fit of the exact values gives 0.01 in d_in = 1
     assert abs(np.mean(ys) - 0.01) < 3 * np.std(ys, ddof=1) / math.sqrt(len(ys))
+
+
+@pytest.mark.parametrize("scheme", ["iid", "stratified"])
+def test_kept_quartic_is_the_kept_width_variance_law(scheme):
+    """g₄ of the kept field = 1.5/E N_eff + 3 Var N_eff/(E N_eff)² (one neuron a cos c has
+    κ₄/κ₂² = 1.5; the N_eff mixture adds 3 Var N_eff): Var = N P(1 − P) (i.i.d.) or
+    q(1 − q), q = frac(N P) (stratified) — the wiggles of the stratified curve in
+    figures/network_shell_couplings (d_in = 3)."""
+    net = FreeCosNet(width=10, d_in=3, mass=1.0, cutoff=1000.0)
+    for lp in np.geomspace(1000.0, 100.0, 13)[1:]:
+        p = net.neuron_fraction(float(lp))
+        mean = net.width * p
+        q = mean - math.floor(mean)
+        var = mean * (1 - p) if scheme == "iid" else q * (1 - q)
+        assert kept_quartic_closed_form(net, float(lp), scheme) == pytest.approx(
+            1.5 / mean + 3 * var / mean**2, rel=1e-9)

@@ -124,6 +124,27 @@ def _g4_jackknife(f, n_blocks):
             np.sqrt((n_blocks - 1) / n_blocks * ((reps - mean) ** 2).sum(0)))
 
 
+def bias_check(*, d_in: int = 2, scheme: str = "iid", new_cutoff: float = 100.0,
+               n_runs: int = 8, n_nets: int = 1_000_000, n_blocks: int = 40, width: int = 10,
+               seed: int = 1000) -> dict:
+    """Independent runs of g₄ at one Λ' against `kept_quartic_exact` (not part of the figure's
+    stage: ~25 s for the defaults); run r uses `jax.random.key(seed + r)`.
+
+    **Returns:** dict with per-run `g4`, `err`, `z` and `combined_z` = Σz/√n_runs."""
+    net = FreeCosNet(width=width, d_in=d_in, mass=1.0, cutoff=1000.0)
+    exact = kept_quartic_exact(net, new_cutoff, scheme)
+    g, e = [], []
+    for r in range(n_runs):
+        f = kept_field(net, jax.random.key(check_seed(seed + r)), new_cutoff, n_nets,
+                       scheme=scheme)
+        est, err = _g4_jackknife(f[:, None], n_blocks)
+        g.append(float(est[0]))
+        e.append(float(err[0]))
+    z = (np.asarray(g) - exact) / np.asarray(e)
+    return {"exact": exact, "g4": g, "err": e, "z": z.tolist(),
+            "combined_z": float(z.sum() / math.sqrt(n_runs))}
+
+
 def fit_exponent(ell, g, err) -> dict:
     """Weighted least squares ln g = c + y ℓ on independent points (σ_ln g = err/g).
 
@@ -188,6 +209,11 @@ def network_shell(*, width=20, mass=1.0, cutoff=1000.0, n_cutoffs=5, decades=1.0
                 "exponent_exact_fit": fit_exact["y"], "fit_intercept": fit["c"], "fit_chi2": fit["chi2"], "fit_dof": fit["dof"],
                 "fit_p": fit["p"], "fit_describes": fit["describes"],
                 "classification": _classify(y, se, fit["p"])})
+    zs = np.concatenate([r["z"] for r in out["results"]])
+    out["global_chi2"] = {"sum_z2": float((zs**2).sum()), "dof": int(zs.size),
+                          "p": float(stats.chi2.sf(float((zs**2).sum()), zs.size)),
+                          "definition": "Σ z² over every Monte Carlo point against the exact "
+                                        "values (no fitted parameter: dof = number of points)"}
     out["caption"] = _caption(out)
     return out
 
@@ -205,7 +231,9 @@ def _classify(y, se, p):
 
 def _fit_text(r, exact: bool = False) -> str:
     if r["fit_describes"]:
-        return (f"y = {pm(r['exponent_fit'], r['exponent_fit_err'])}"
+        zero = " (consistent with 0)" if r["classification"].startswith(
+            "marginal") else ""
+        return (f"y = {pm(r['exponent_fit'], r['exponent_fit_err'])}{zero}"
                 + (f" (exact: {r['exponent_exact_fit']:.2f})" if exact else ""))
     return (f"fit rejected (χ²/dof = {r['fit_chi2']:.1f}/{r['fit_dof']}, "
             f"p = {r['fit_p']:.1g})")
@@ -215,13 +243,24 @@ def _caption(res: dict) -> str:
     rs = res["results"]
     by = {(r["d_in"], r["scheme"]): r for r in rs}
     zall = np.concatenate([np.abs(r["z"]) for r in rs])
+    gc = res["global_chi2"]
+    verdict = ("consistent" if gc["p"] >= 0.05 else "marginally consistent" if gc["p"] >= 0.01
+               else "NOT consistent")
+    per = ", ".join(f"{r['d_in']}/{'i.i.d.' if r['scheme'] == 'iid' else 'strat.'} "
+                    f"{float(np.sum(np.square(r['z']))):.1f}" for r in rs)
     fits = "; ".join(f"d_in = {r['d_in']} {'i.i.d.' if r['scheme'] == 'iid' else 'stratified'}: "
                      f"{_fit_text(r, exact=True)}" for r in rs)
     c1 = np.abs(np.asarray(by[1, "iid"]["curve_g4"]) - np.asarray(by[1, "stratified"]["curve_g4"]))
     rel1 = float(np.max(c1 / np.asarray(by[1, "iid"]["curve_g4"])))
     p1 = min(by[1, "iid"]["mean_kept_width"]) / res["width"]
     two = float(stats.binom.sf(1, res["width"], 1 - p1))  # P(two or more neurons removed)
-    z2 = ", ".join(f"{z:.1f}" for z in by[2, "iid"]["z"])
+    s2 = by[2, "stratified"]
+    z2 = np.asarray(s2["z"])
+    z2s = ", ".join(f"{z:+.2f}" for z in z2)
+    zc = float(z2.sum() / math.sqrt(z2.size))
+    i3, s3 = by[3, "iid"], by[3, "stratified"]
+    rel3 = max(float(np.max(np.asarray(r["g4_mc_err"])[1:] / np.asarray(r["g4_mc"])[1:]))
+               for r in (i3, s3))
     return (
         "Standardised quartic g₄ = κ₄/κ₂² of the kept field f_<(0) of a sharp-cutoff cos-net "
         "(frequency density ∝ 1/(|w|² + m²) for |w| ≤ Λ) after eliminating its neurons with "
@@ -230,18 +269,32 @@ def _caption(res: dict) -> str:
         "frequencies solid, stratified dashed). Points: Monte Carlo, an independent ensemble of "
         f"{res['n_nets']} networks at every Λ' and for each scheme, delete-one-block jackknife "
         f"errors ({res['n_blocks']} blocks, 1σ), i.i.d. and stratified points offset in ℓ for "
-        f"legibility; max |z| = {zall.max():.1f} over the {zall.size} points. Dotted: fit "
+        f"legibility; max |z| = {zall.max():.1f} over the {zall.size} points; all {gc['dof']} "
+        f"points against exact: Σz² = {gc['sum_z2']:.1f} for {gc['dof']} dof, "
+        f"p = {gc['p']:.2g} (per series of {len(rs[0]['z'])}, d_in/scheme: {per}): {verdict}. Dotted: fit "
         "g₄ ∝ e^{yℓ} (weighted least squares on the independent points), drawn and its y "
         f"printed only if p ≥ 0.01 (in brackets: the same fit of the exact values at the "
         f"same ℓ): {fits}. d_in = 1: the frequency law is integrable, "
         f"P = F(Λ')/F(Λ) ≥ {p1:.3f}, so N_eff is N or N − 1 up to a probability {two:.0e} in both "
         f"laws (≈ N − Bernoulli(1 − P)): the exact curves differ by at most {rel1:.0e} "
         "(relative), not zero, and barely flow (exponent of the exact values "
-        f"{by[1, 'iid']['exponent_exact_fit']:.2f}; both fits: {by[1, 'iid']['classification']}, "
-        f"{by[1, 'stratified']['classification']}). "
-        f"d_in = 2: z of the i.i.d. points at increasing ℓ: {z2} (an earlier run with one "
-        "ensemble seen at every Λ' had them correlated, all above exact up to z = 2.3; 8 "
-        "independent runs of 10⁶ networks at Λ' = 100 give a combined z of −1.5: no bias). "
+        f"{by[1, 'iid']['exponent_exact_fit']:.2f}); fitted y: "
+        f"{by[1, 'iid']['classification']} (i.i.d.), "
+        f"{by[1, 'stratified']['classification']} (stratified). "
+        f"d_in = 2, stratified: z at increasing ℓ = {z2s}, combined Σz/√{z2.size} = {zc:.1f} "
+        "(the points at ℓ = 0, where both schemes are the same law and g₄ = 1.5/N exactly, "
+        "included): a tension of this run not resolved here; it pulls that fit's exponent "
+        f"to {pm(s2['exponent_fit'], s2['exponent_fit_err'])} against "
+        f"{s2['exponent_exact_fit']:.2f} from the exact values. "
+        f"d_in = 3: both fits fail; by ℓ = {res['ell'][-1]:.1f} the mean kept width is "
+        f"{i3['mean_kept_width'][-1]:.2f}, g₄ is no longer a small 1/N coupling, and the exact "
+        "curves are not exponential: g₄ = 1.5/E N_eff + 3 Var N_eff/(E N_eff)², with "
+        "Var N_eff = N P(1 − P) (i.i.d.) or q(1 − q), q = frac(N P) (stratified; this "
+        "reproduces the exact curves, tests/test_shellnet.py). The wiggles and the final downturn of the "
+        "stratified exact curve are this discreteness of the kept width: q(1 − q) vanishes "
+        "each time N P crosses an integer, and the term dominates at N_eff ~ 1 (it drops as "
+        f"N P → 1). d_in = 3, ℓ > 0: where no error bar shows it is smaller than the symbol "
+        f"(relative errors ≤ {100 * rel3:.0f} %, log axis). "
         f"Here N = {res['width']}, m = {res['mass']:g}, Λ = {res['cutoff']:g}, λ = 0; d is "
         "d_in.")
 

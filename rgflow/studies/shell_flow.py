@@ -258,7 +258,7 @@ def _caption(res: dict) -> str:
         f"in the polynomial truncation about φ = 0 of order K = {orders[0]}…{orders[-1]} "
         f"(U to φ^(2K)): sharp cutoff (this flow) {_nu_list(wf, 'sharp')}, not converged in K "
         f"(last step {wf['sharp_last_step']:.2f}; docs/physics.md §13: it oscillates at K = 6–8); "
-        "the library's Litim LPA {_nu_list(wf, 'litim')} (last step "
+        f"the library's Litim LPA {_nu_list(wf, 'litim')} (last step "
         f"{wf['litim_last_step']:.2f}), converging to its full-potential value "
         f"{wf['litim_converged_nu']:.3f} (dotted). Two schemes: only the Gaussian eigenvalues "
         "(d) must agree. No networks are involved in this figure.")
@@ -267,25 +267,29 @@ def _caption(res: dict) -> str:
 def plot_shell(res: dict, stem) -> list:
     fig, axes = figure(2, 3, width=3.45, height=2.95)
     trajs = res["trajectories"]
+    # d = 1..4: blue, red, yellow, purple (C3 is a teal close to C0's blue)
+    col = {"1": "C0", "2": "C1", "3": "C2", "4": "C5"}
     ax = axes[0][0]
-    for i, (d, t) in enumerate(trajs.items()):
+    for d, t in trajs.items():
         ell = np.asarray(t["ell"])
-        ax.plot(ell, t["lambda_tilde"], "-", color=f"C{i}", label=f"$d={d}$")
+        ax.plot(ell, t["lambda_tilde"], "-", color=col[d], label=f"$d={d}$")
         if int(d) < 4:
             lin = res["u0"] * np.exp((4 - int(d)) * ell)
-            ax.plot(ell[lin <= 1.5], lin[lin <= 1.5], "--", color=f"C{i}", lw=0.7)
-            ax.axhline(t["fixed_point_order2"]["lambda_tilde"], color=f"C{i}", ls=":", lw=0.8)
+            ax.plot(ell[lin <= 1.5], lin[lin <= 1.5], "--", color=col[d], lw=0.7)
+            ax.axhline(t["fixed_point_order2"]["lambda_tilde"], color=col[d], ls=":", lw=0.8)
+    ax.plot([], [], "--", color="gray", lw=0.7, label=r"$\tilde\lambda_0 e^{(4-d)\ell}$")
+    ax.plot([], [], ":", color="gray", lw=0.8, label="fixed point")
     ax.set_yscale("log")
-    ax.set_ylim(res["u0"] * 0.5, 6.0)
+    ax.set_ylim(res["u0"] * 0.5, 30.0)
     ax.set_xlabel(r"$\ell = \ln(\Lambda_0/\Lambda)$")
     ax.set_ylabel(r"$\tilde\lambda = K_d\,\lambda\Lambda^{d-4}$")
     ax.set_title(r"(a) $\tilde\lambda$ on the critical surface", fontsize=9)
-    ax.legend(fontsize=8, loc="upper center", ncol=4, handlelength=1.2, columnspacing=0.8)
+    ax.legend(fontsize=8, loc="upper center", ncol=3, handlelength=1.6, columnspacing=0.8)
     ax = axes[0][1]
-    for i, (d, t) in enumerate(trajs.items()):
-        ax.plot(t["ell"], t["r"], "-", color=f"C{i}", label=f"$d={d}$")
+    for d, t in trajs.items():
+        ax.plot(t["ell"], t["r"], "-", color=col[d], label=f"$d={d}$")
         if int(d) < 4:
-            ax.axhline(t["fixed_point_order2"]["r"], color=f"C{i}", ls=":", lw=0.8)
+            ax.axhline(t["fixed_point_order2"]["r"], color=col[d], ls=":", lw=0.8)
     ax.set_xlabel(r"$\ell = \ln(\Lambda_0/\Lambda)$")
     ax.set_ylabel(r"$r = m^2/\Lambda^2$")
     ax.set_title("(b) $r$ on the same flows (colours as a)", fontsize=9)
@@ -294,7 +298,7 @@ def plot_shell(res: dict, stem) -> list:
     ell = np.asarray(lg["ell"])[1:]
     lam = np.asarray(lg["lambda_tilde"])[1:]
     r = np.asarray(lg["r"])[1:]
-    ax.plot(ell, lam, "-", color="C3", label=r"$\tilde\lambda$")
+    ax.plot(ell, lam, "-", color=col["4"], label=r"$\tilde\lambda$")
     ax.plot(ell, -r, "-", color="C4", label=r"$-r$")
     ax.plot(ell, np.asarray(lg["one_loop_log"])[1:], ":", color="k", lw=1.0,
             label=r"$\tilde\lambda_0/(1+1.5\tilde\lambda_0\ell)$")
@@ -341,7 +345,7 @@ def plot_shell(res: dict, stem) -> list:
     ax.plot([fp["r"]], [fp["lambda_tilde"]], "*", color="gold", mec="k", mew=0.6, ms=11,
             zorder=5, label="Wilson–Fisher")
     ax.set_xlim(-0.45, 0.25)
-    ax.set_ylim(0, 1.0)
+    ax.set_ylim(-0.04, 1.0)  # the Gaussian square at (0, 0) whole
     ax.set_xlabel(r"$r = m^2/\Lambda^2$")
     ax.set_ylabel(r"$\tilde\lambda$   ($d = 3$)")
     ax.set_title(r"(e) $d = 3$ flows, $(r, \tilde\lambda)$ truncation", fontsize=9)

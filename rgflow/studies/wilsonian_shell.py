@@ -6,7 +6,7 @@ numbers, `rgflow._shellnet`): (1) the full field reweighted with (m², λ) and o
 low modes f_< (neurons with |w| ≤ Λ'); (2) f_< — itself a cutoff-Λ' network — reweighted with the
 flowed couplings (m² + δm², λ), δm² from `shell_one_loop`; (3) f_< reweighted with (m², λ).
 
-**Estimators** (JSON). At each point pair (x, x'), separation r:
+**Estimators** (JSON). At each point pair (x, x'), separation Δx = |x − x'|:
 
     mc_X     = G_Λ'(Δx) + [⟨f_<(x) f_<(x')⟩_X − ⟨f_<(x) f_<(x')⟩_0]_MC   (X = hi, lo_flowed, lo_bare)
 
@@ -60,21 +60,25 @@ DEFAULTS = {
 # external points x_j = −1 + 0.25 j on the first axis; pairs (x_0, x_j), Δx = 0.25 j
 POINTS = tuple(-1.0 + 0.25 * j for j in range(9))
 MIN_SEPARATION = 2.0  # in units of 1/Λ': pairs closer than this are shown but not tested
-# the JSON contract lists the tested pairs with r <= 1.5/m: the shift decays like e^{-mr}, and
+# the JSON contract lists the tested pairs with Δx <= 1.5/m: the shift decays like e^{-mΔx}, and
 # beyond that the quick profile does not resolve it at 5σ from the per-ensemble errors (the joint
 # z-scores of every pair are in `runs`)
 CONTRACT_MAX_SEPARATION = 1.5
-CAPTION = ("Three φ⁴ ensembles from one draw of cutoff-Λ cos-nets: (1) cutoff Λ with (m², λ), "
-           "seen through its low modes |w| ≤ Λ'; (2) the cutoff-Λ' network with the one-loop "
-           "flowed mass m² + δm²; (3) the cutoff-Λ' network with (m², λ). G₂⁽ᵏ⁾(Δx): the 2-pt "
-           "function of ensemble k at separation Δx; (a) G₂⁽ᵏ⁾ − G_Λ'(Δx), (b, c) G₂⁽¹⁾ − G₂⁽ᵏ⁾, "
+CAPTION = ("Three φ⁴ ensembles from one draw of cutoff-Λ cos-nets of width N: (1) cutoff Λ "
+           "with (m², λ), seen through its low modes |w| ≤ Λ'; (2) the cutoff-Λ' network of its "
+           "kept neurons (width N_eff ~ Binomial(N, P), P = F(Λ')/F(Λ) the kept fraction of the "
+           "frequency law) with the one-loop flowed mass m² + δm²; (3) the same cutoff-Λ' "
+           "network with (m², λ). G₂⁽ᵏ⁾(Δx): the 2-pt function ⟨φ(x) φ(x')⟩ of ensemble k, "
+           "x = −1 fixed and x' = x + Δx (on the first axis); G_Λ'(Δx): the free (λ = 0) "
+           "propagator with sharp cutoff Λ' (the 2-pt function of the cutoff-Λ' network at every "
+           "N); (a) G₂⁽ᵏ⁾ − G_Λ'(Δx), (b, c) G₂⁽¹⁾ − G₂⁽ᵏ⁾, "
            "k = 2, 3. mc = G_Λ'(Δx) + "
            "reweighting shift (control variate); per-ensemble errors mc_*_err; z_* from the joint "
            "jackknife of the differences. Predictions: O(λ) tadpoles integrated over the box V.")
 
 
 def _max_residual_z(runs) -> float:
-    """max |z| of (1 − 3) − predicted shift over the tested pairs (r ≥ 2/Λ') of every cutoff."""
+    """max |z| of (1 − 3) − predicted shift over the tested pairs (Δx ≥ 2/Λ') of every cutoff."""
     out = 0.0
     for r in runs:
         sep = np.asarray(r["separations"])
@@ -132,13 +136,15 @@ def _one_cutoff(net, hi, lo, lp, *, coupling, ratio, box):
                                      n_grid=hi.n_grid)["free"][0]
     out["free"] = free
     out["separations"] = sep
+    # ensembles 2 and 3 are the kept networks: width N_eff ~ Binomial(N, P), P = F(Λ')/F(Λ)
+    out["kept_width_mean"] = net.width * net.neuron_fraction(lp)
     out["tested"] = sep >= MIN_SEPARATION / lp - 1e-12
     # fine prediction curves (pairs (x_0, x_0 + Δx))
     fine = np.zeros((41, net.d_in))
     fine[:, 0] = np.linspace(POINTS[0], POINTS[-1], 41)
     pf = three_ensemble_prediction(net, fine, box, new_cutoff=lp, coupling=coupling,
                                    mass_shift=out["mass_shift"], n_grid=hi.n_grid)
-    out["curve_r"] = fine[:, 0] - POINTS[0]
+    out["curve_dx"] = fine[:, 0] - POINTS[0]
     out["curve_free"] = pf["free"][0]
     out["curve_hi"], out["curve_lo_bare"] = pf["hi"][0], pf["lo_bare"][0]
     return {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
@@ -182,6 +188,7 @@ def wilsonian_shell(*, d_in=1, width=64, mass=1.0, cutoff=10.0, new_cutoffs=(2.0
         raise ValueError("no point pair is separated by ≥ 2/Λ'; lower Λ' is too small.")
     idx = np.nonzero(sel)[0]
     pick = lambda k: [first[k][i] for i in idx]  # noqa: E731
+    kept = [r["kept_width_mean"] for r in runs]
     res = {"mass": mass, "coupling": coupling, "cutoff_hi": cutoff, "cutoff_lo": new_cutoffs[0],
            "box": vbox, "points": [[xs[0].tolist(), xs[i].tolist()] for i in idx],
            "separations": pick("separations"),
@@ -201,31 +208,56 @@ def wilsonian_shell(*, d_in=1, width=64, mass=1.0, cutoff=10.0, new_cutoffs=(2.0
            "caption": CAPTION + (
                f" Here d_in = {d_in}, m = {mass:g}, λ = {coupling:g}, Λ = {cutoff:g} → Λ' = "
                f"{', '.join(f'{c:g}' for c in new_cutoffs)}, N = {width}, {n_nets} networks, "
-               f"V = {vbox}. In (b, c) the 1−3 points sit on one side of the predicted shift, "
+               f"V = {vbox}; mean kept width (ensembles 2, 3) N_eff = "
+               f"{', '.join(f'{w:.1f}' for w in kept)} at Λ' = "
+               f"{', '.join(f'{c:g}' for c in new_cutoffs)}. Error bars are 1σ; where none "
+               "shows it is smaller than the symbol. In (b, c) the 1−3 points sit on one side of the predicted shift, "
                f"by at most |z| = "
                f"{_max_residual_z(runs):.1f}"
                " (joint errors; the points are correlated across Δx): the O(λ², λ/N) residual."
-               + _width_caption(runs, width_runs, width, width_check, n_nets))}
+               + _width_caption(runs, width_runs, width, width_check, n_nets)
+               + _ratio_caption(runs))}
     return res
 
 
+def _first_tested(run) -> int:
+    return int(np.nonzero(np.asarray(run["tested"]))[0][0])
+
+
+def _ratio_caption(runs) -> str:
+    """The second coupling (JSON keys `*_ratio`, same draws) in words."""
+    lam = runs[0]["coupling_ratio"]
+    z12 = ", ".join(f"{r['z_hi_vs_flowed_ratio'][_first_tested(r)]:.1f} (Λ' = "
+                    f"{r['cutoff_lo']:g}, Δx = {r['separations'][_first_tested(r)]:g})"
+                    for r in runs)
+    z13 = max(float(np.max(np.abs(np.asarray(r["z_hi_vs_bare_minus_predicted_ratio"])
+                                  [np.asarray(r["tested"])]))) for r in runs)
+    return (f" Not drawn: the same test at λ = {lam:g} on the same draws (JSON keys *_ratio): "
+            f"1 − 2 at the first tested point reaches z = {z12}, and 1 − 3 departs from the O(λ) "
+            f"tadpole shift by up to |z| = {z13:.0f}: the O(λ², λ/N) residuals grow with λ.")
+
+
 def _width_caption(runs, width_runs, width, width_check, n_nets) -> str:
-    """The N = `width_check` check in words: 1 − 2 at Δx = 0 for both widths and its ratio."""
+    """The N = `width_check` check in words: 1 − 2 at the first tested Δx for both widths and
+    its ratio."""
     if not width_runs:
         return ""
     a, b = runs[0], width_runs[0]
-    da, ea = a["diff_hi_flowed"][0], a["diff_hi_flowed_err"][0]
-    db, eb = b["diff_hi_flowed"][0], b["diff_hi_flowed_err"][0]
+    i = _first_tested(a)
+    da, ea = a["diff_hi_flowed"][i], a["diff_hi_flowed_err"][i]
+    db, eb = b["diff_hi_flowed"][i], b["diff_hi_flowed_err"][i]
     ratio = db / da
     rerr = abs(ratio) * float(np.hypot(ea / da, eb / db))
     zmax = max(float(np.max(np.abs(np.asarray(w["z_hi_vs_flowed"])[np.asarray(w["tested"])])))
                for w in width_runs)
+    kept = ", ".join(f"{w['kept_width_mean']:.1f}" for w in width_runs)
     return (f" Squares: the same test at N = {width_check} (same m, λ, Λ, Λ', V; {n_nets} "
-            f"networks of an independent draw): 1 − 2 at Δx = 0, Λ' = {a['cutoff_lo']:g} is "
+            f"networks of an independent draw; mean N_eff = {kept}): 1 − 2 at Δx = {a['separations'][i]:g} (the first "
+            f"tested point), Λ' = {a['cutoff_lo']:g} is "
             f"({pm(db * 1e4, eb * 1e4)})·10⁻⁴ against ({pm(da * 1e4, ea * 1e4)})·10⁻⁴ at "
             f"N = {width}, ratio {pm(ratio, rerr)}, consistent with {width}/{width_check} = "
             f"{width / width_check:g} (the O(λ/N) residual of 1 = 2), resolved at N = {width_check} up to |z| = {zmax:.0f} on the "
-            "tested r.")
+            "tested Δx.")
 
 
 def contract_check(res: dict) -> dict:
@@ -258,7 +290,7 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
         e = np.asarray(run["mc_" + k + "_err"])
         ax.errorbar(r + (j - 1) * 0.03, y, e, fmt="o", ms=3, color=colors[k], label=labels[k],
                     capsize=1.5)
-    cr = np.asarray(run["curve_r"])
+    cr = np.asarray(run["curve_dx"])
     ax.plot(cr, np.asarray(run["curve_hi"]) - run["curve_free"], "-", color="C0", lw=1,
             label="O(λ) prediction 1 = 2")
     ax.plot(cr, np.asarray(run["curve_lo_bare"]) - run["curve_free"], "--", color="C3", lw=1,
@@ -280,7 +312,7 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
             ax.errorbar(r + 0.03, wr["diff_hi_flowed"], wr["diff_hi_flowed_err"], fmt="s", ms=3,
                         mfc="none", color="C1", capsize=1.5,
                         label=f"1 − 2 at N = {res['width_check']} (O(λ/N))")
-        ax.plot(run["curve_r"], np.asarray(run["curve_hi"]) - run["curve_lo_bare"], "--",
+        ax.plot(run["curve_dx"], np.asarray(run["curve_hi"]) - run["curve_lo_bare"], "--",
                 color="C3", lw=1, label="predicted tadpole shift")
         ax.axhline(0, color="C2", lw=1, label="0 (1 = 2 at O(λ))")
         ax.axvspan(-0.05, 2.0 / run["cutoff_lo"], color="0.9", zorder=0)
@@ -290,7 +322,7 @@ def plot_wilsonian_shell(res: dict, stem) -> list:
                      f"δm² = {run['mass_shift']:.4f}", fontsize=9)
         _headroom(ax)
         ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"d_in = {res['d_in']}, m = {res['mass']:g}, λ = {res['coupling']:g}, N = "
+    fig.suptitle(r"$d_\mathrm{in}$" + f" = {res['d_in']}, m = {res['mass']:g}, λ = {res['coupling']:g}, N = "
                  f"{res['width']}, {res['n_nets']} networks, V = {res['box'][0]} per axis "
                  "(shaded: Δx < 2/Λ', not tested)", fontsize=9)
     return save_figure(fig, stem)
