@@ -161,6 +161,20 @@ InputsOpt = typer.Option("hms", help="'hms' (physics.md §5 set) or '0.1;0.5;...
 OrdersOpt = typer.Option("2,4,6", help="comma-separated even orders from 2,4,6")
 
 
+
+def _join_if_child(distributed: bool) -> bool:
+    """Join the jax.distributed run (before any JAX computation) when this is one of its processes."""
+    import os
+
+    child = distributed or "RGFLOW_PROCESS_ID" in os.environ
+    if child:
+        from .._distributed import initialize_distributed
+        from ._launch import watch_launcher
+
+        watch_launcher()
+        initialize_distributed()
+    return child
+
 @app.command()
 @_clean_errors
 def measure(
@@ -186,17 +200,10 @@ def measure(
                                      "or mpirun (jax.distributed cluster discovery)"),
 ):
     """Monte Carlo moments and connected correlators with error bars."""
-    import os
 
     from .._validate import check_seed
 
-    child = distributed or "RGFLOW_PROCESS_ID" in os.environ
-    if child:  # one process of a distributed run: join it before any JAX computation
-        from .._distributed import initialize_distributed
-        from ._launch import watch_launcher
-
-        watch_launcher()
-        initialize_distributed()
+    child = _join_if_child(distributed)
     out = _check_outputs(out, checkpoint)
     seed = check_seed(seed, "--seed")
     model = _build(net, width, d_in, sigma_w, sigma_b)
@@ -287,18 +294,11 @@ def reproduce(
                                      "or mpirun (jax.distributed cluster discovery)"),
 ):
     """Reproduce every figure from one configuration (cached, resumable)."""
-    import os
 
     from .reproduce import load_config
     from .reproduce import reproduce as run_reproduce
 
-    child = distributed or "RGFLOW_PROCESS_ID" in os.environ
-    if child:  # one process of a distributed run: join it before any JAX computation
-        from .._distributed import initialize_distributed
-        from ._launch import watch_launcher
-
-        watch_launcher()
-        initialize_distributed()
+    child = _join_if_child(distributed)
     if quick and full:
         raise typer.BadParameter("choose one of --quick and --full")
     try:
